@@ -1,0 +1,10 @@
+"""Every module in tests/support/ is a pytest plugin: fixtures there are available to all tests."""
+
+import pkgutil
+from pathlib import Path
+
+pytest_plugins = [
+    f"tests.support.{m.name}"
+    for m in pkgutil.iter_modules([str(Path(__file__).parent / "support")])
+    if not m.name.startswith("_")
+]

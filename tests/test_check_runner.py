@@ -1,0 +1,123 @@
+"""The runner's promises: concurrency, per-check deadlines, errors contained, secrets redacted."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from checks import registry
+from checks.base import Check, CheckContext, Result, Status
+from checks.runner import run_checks, run_one
+
+
+def _check(check_id: str, run, **kw) -> Check:
+    return Check(id=check_id, title=check_id, section="Test", run=run, **kw)
+
+
+def _sleep(seconds: float, status: Status = Status.PASS):
+    def run(ctx: CheckContext) -> Result:
+        time.sleep(seconds)
+        return Result(status, f"slept {seconds}s", evidence={"slept": seconds})
+
+    return run
+
+
+def test_checks_run_concurrently_and_keep_their_order() -> None:
+    checks = [_check(f"c{i}", _sleep(0.3)) for i in range(5)]
+    started = time.monotonic()
+    results = run_checks(checks, CheckContext(env={}))
+    wall = time.monotonic() - started
+    assert [r.check_id for r in results] == ["c0", "c1", "c2", "c3", "c4"]
+    assert all(r.status is Status.PASS for r in results)
+    # Sequential would take 1.5 s; concurrent takes about 0.3 s.
+    assert wall < 1.2
+
+
+def test_a_hanging_check_is_an_error_at_its_deadline_and_others_are_unaffected() -> None:
+    release = threading.Event()
+
+    def hang(ctx: CheckContext) -> Result:
+        release.wait(30)
+        return Result(Status.PASS, "never seen")
+
+    seen: list[str] = []
+    checks = [_check("hangs", hang, timeout_s=0.5), _check("quick", _sleep(0.01))]
+    started = time.monotonic()
+    results = run_checks(checks, CheckContext(env={}), on_result=lambda r: seen.append(r.check_id))
+    release.set()
+    assert time.monotonic() - started < 5
+    assert results[0].status is Status.ERROR
+    assert "did not finish within 0.5 s" in results[0].summary
+    assert results[1].status is Status.PASS
+    assert seen == ["quick", "hangs"]  # the quick one is reported as soon as it is done
+
+
+def test_an_exception_becomes_an_error_naming_the_check() -> None:
+    def boom(ctx: CheckContext) -> Result:
+        raise RuntimeError("kaput")
+
+    result = run_one(_check("boom", boom), CheckContext(env={}))
+    assert result.status is Status.ERROR
+    assert result.check_id == "boom"
+    assert "boom failed to run: RuntimeError: kaput" in result.summary
+
+
+def test_a_non_result_is_an_error() -> None:
+    result = run_one(_check("bad", lambda ctx: "PASS"), CheckContext(env={}))  # type: ignore[arg-type,return-value]
+    assert result.status is Status.ERROR
+
+
+def test_active_checks_are_skipped_unless_allowed() -> None:
+    check = _check("loud", _sleep(0), active=True)
+    assert run_one(check, CheckContext(env={})).status is Status.SKIPPED
+    assert run_one(check, CheckContext(env={}, allow_active=True)).status is Status.PASS
+
+
+def test_results_are_redacted_timed_and_stored() -> None:
+    env = {"DB_PASSWORD": "hunter2-not-real", "PREFLIGHT_API_TOKEN": "tok-not-real-123"}
+
+    def leaky(ctx: CheckContext) -> Result:
+        return Result(
+            Status.FAIL,
+            f"login with {ctx.env['DB_PASSWORD']} refused",
+            evidence={
+                "dsn": "postgresql://app:s3cret-pw@db.local:5432/app",
+                "headers": ["Authorization: Bearer tok-not-real-123"],
+                "slack": "xoxb-123456789012-fake-token",
+            },
+            remediation="password=hunter2-not-real is wrong",
+        )
+
+    stored: list[Result] = []
+
+    class Sink:
+        def save_result(self, result: Result) -> None:
+            stored.append(result)
+
+    result = run_checks(
+        [_check("leaky", leaky, max_age_s=60)], CheckContext(env=env), store=Sink()
+    )[0]
+    text = repr(result.to_dict())
+    for secret in ("hunter2-not-real", "s3cret-pw", "tok-not-real-123", "xoxb-123456789012"):
+        assert secret not in text
+    assert "postgresql://app:[REDACTED]@db.local:5432/app" in text
+    assert stored == [result]
+    assert result.max_age_s == 60 and result.observed_at is not None and result.is_fresh()
+    assert result.started_at is not None and result.started_at <= result.observed_at
+
+
+def test_registry_discovers_builtins_and_refuses_duplicates() -> None:
+    builtins = registry.all_checks()
+    for check_id, check in builtins.items():
+        assert check.id == check_id
+    extra = _check("zz_temporary_check", _sleep(0))
+    registry.register(extra)
+    try:
+        assert registry.get("zz_temporary_check") is extra
+        with pytest.raises(registry.CheckRegistryError):
+            registry.register(extra)
+    finally:
+        registry.unregister("zz_temporary_check")
+    assert registry.get("zz_temporary_check") is None
