@@ -1,0 +1,164 @@
+"""Builds the one Bolt `App` that both Socket Mode and HTTP mode serve.
+
+Two thread pools, on purpose: Bolt's listener pool only parses, acks and answers quick
+commands; slow work (running checks, uploads, digests) goes to a separate bounded work pool.
+With Bolt's default single pool of 5, five slow `/preflight status` runs would hold every thread
+and the sixth request would miss Slack's 3-second ack deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+import handlers
+from bot import messages as m
+from bot.services import Services
+
+log = logging.getLogger("preflight.app")
+WEB_API_TIMEOUT_S = 10
+USERGROUP_CACHE_S = 300
+
+
+def web_client(services: Services) -> WebClient:
+    """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors."""
+    token = services.settings.slack_bot_token
+    return WebClient(
+        token=token.get_secret_value() if token else None,
+        base_url=services.settings.preflight_slack_api_url,
+        timeout=WEB_API_TIMEOUT_S,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class UsergroupCache:
+    """Members of Slack user groups, for decider/admin lists that name a group (S...)."""
+
+    def __init__(self, client: WebClient) -> None:
+        self._client = client
+        self._cache: dict[str, tuple[float, set[str]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, group_id: str) -> set[str]:
+        with self._lock:
+            hit = self._cache.get(group_id)
+            if hit and time.monotonic() - hit[0] < USERGROUP_CACHE_S:
+                return hit[1]
+        try:
+            users = set(self._client.usergroups_users_list(usergroup=group_id).get("users", []))
+        except SlackApiError:
+            log.warning("cannot read user group %s; treating it as empty", group_id)
+            users = set()
+        with self._lock:
+            self._cache[group_id] = (time.monotonic(), users)
+        return users
+
+
+def request_key(body: dict[str, Any]) -> str | None:
+    """What identifies one user action across Slack's retries and double clicks."""
+    if body.get("event_id"):
+        return f"event:{body['event_id']}"
+    if body.get("type") == "block_actions":
+        action = (body.get("actions") or [{}])[0]
+        return f"action:{body.get('user', {}).get('id')}:{action.get('action_ts')}:{action.get('action_id')}"
+    if body.get("type") == "view_submission":
+        view = body.get("view") or {}
+        return f"view:{view.get('id')}:{view.get('hash')}"
+    if body.get("command") and body.get("trigger_id"):
+        return f"cmd:{body['trigger_id']}"
+    return None
+
+
+def build_app(
+    services: Services,
+    *,
+    client: WebClient | None = None,
+    token_verification_enabled: bool = True,
+    listener_workers: int | None = None,
+    work_workers: int | None = None,
+) -> App:
+    settings = services.settings
+    client = client or web_client(services)
+    secret = settings.slack_signing_secret
+    app = App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        token_verification_enabled=token_verification_enabled,
+        listener_executor=ThreadPoolExecutor(
+            max_workers=listener_workers or settings.preflight_listener_workers,
+            thread_name_prefix="bolt-listener",
+        ),
+        # Socket Mode has no signature; HTTP mode always verifies (Bolt answers 401 otherwise).
+        request_verification_enabled=secret is not None,
+    )
+    work = ThreadPoolExecutor(
+        max_workers=work_workers or settings.preflight_checks_workers, thread_name_prefix="preflight-work"
+    )
+    usergroups = UsergroupCache(client)
+
+    @app.middleware
+    def inject(context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+        context["services"] = services
+        context["work"] = work
+        context["usergroups"] = usergroups
+        context["correlation_id"] = uuid.uuid4().hex[:10]
+        return next()
+
+    @app.middleware
+    def dedupe(
+        request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        """A retried or repeated delivery is acknowledged and otherwise ignored."""
+        key = request_key(body)
+        if key is not None and not services.store.claim_request("seen:" + key):
+            log.info("duplicate delivery %s ignored (retry %s)", key,
+                     request.headers.get("x-slack-retry-num", ["-"])[0])
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.error
+    def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> BoltResponse:
+        ref = context.get("correlation_id") or uuid.uuid4().hex[:10]
+        log.error("unhandled %s (ref %s)", type(error).__name__, ref,
+                  exc_info=(type(error), error, error.__traceback__))
+        _tell_user(client, body, m.unexpected_error(ref))
+        return BoltResponse(status=200, body="")
+
+    handlers.register(app)
+    app._preflight_work = work  # type: ignore[attr-defined]  # for shutdown in bot.serve
+    return app
+
+
+def _tell_user(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """Best effort: the error reaches the user privately, or at least the log."""
+    try:
+        url = body.get("response_url")
+        if url:
+            from slack_sdk.webhook import WebhookClient
+
+            WebhookClient(url, timeout=WEB_API_TIMEOUT_S).send(text=text, response_type="ephemeral")
+            return
+        user = body.get("user_id") or (body.get("user") or {}).get("id")
+        channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+        if user and channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+    except Exception:
+        log.warning("could not deliver the error message", exc_info=True)

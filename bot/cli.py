@@ -1,0 +1,346 @@
+"""`preflight`: the same engine as the Slack app, from a terminal or CI.
+
+Exit codes: 0 ok / ready, 1 blocked (gate), 2 bad input or error (one clear line on stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from bot import messages
+from bot.checklist import ChecklistError
+from bot.errors import AmbiguousRef, PreflightError
+from bot.export import render_markdown, to_json
+from bot.readiness import Gate, Readiness
+from bot.services import Services
+from bot.settings import Settings
+from checks import registry
+from checks.base import Result, Status
+from store.errors import StoreError
+
+app = typer.Typer(
+    help="Preflight: a live, self-verifying launch checklist (terminal, CI and Slack).",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="SQLite store (default: $PREFLIGHT_DB or ./preflight.db)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+UserOption = Annotated[str, typer.Option("--as", help="Who is doing this (recorded)")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"preflight: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _edge() -> Iterator[None]:
+    """Turn the domain's named errors into one clear line and exit code 2."""
+    try:
+        yield
+    except AmbiguousRef as exc:
+        fail(f"{exc} Candidates: {', '.join(exc.candidates)}")
+    except (PreflightError, ChecklistError, StoreError) as exc:
+        fail(str(exc))
+
+
+def _services(db: Path | None) -> Services:
+    settings = Settings()
+    if db is not None:
+        settings.preflight_db = str(db)
+    with _edge():
+        return Services.from_settings(settings)
+    raise AssertionError("unreachable")
+
+
+def _run_checks_with_progress(services: Services, checks: list[Any], active: bool) -> list[Result]:
+    if not out.is_terminal:
+        return services.run_checks(checks, allow_active=active)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as p:
+        task = p.add_task(f"running {len(checks)} checks…", total=len(checks))
+
+        def advance(result: Result) -> None:
+            p.update(task, advance=1, description=f"{result.check_id}: {result.status.value}")
+
+        return services.run_checks(checks, on_result=advance, allow_active=active)
+
+
+def _print_status(r: Readiness) -> None:
+    out.print(f"[bold]{messages.headline(r)}[/bold]")
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    table.add_column("Section")
+    table.add_column("Done", justify="right")
+    table.add_column("Progress")
+    for s in r.sections:
+        table.add_row(s.title, f"{s.done}/{s.applicable}", messages.bar(s.percent, width=20))
+    out.print(table)
+    out.print(
+        f"Decisions: {len(r.decisions_open)} open, {len(r.decisions_closed)} closed · "
+        f"Runbooks: {r.runbooks}"
+    )
+    if r.blockers:
+        out.print(f"[bold]Top blockers[/bold] ({len(r.blockers)} in all):")
+        for b in r.blockers[:10]:
+            out.print(f"  • {b.item.id} — {b.reason}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.callback(invoke_without_command=True)
+def main_job(ctx: typer.Context, db: DbOption = None) -> None:
+    """With Slack tokens set: serve Slack. Without: print the readiness report."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = Settings()
+    if settings.slack_enabled:
+        from bot.serve import serve
+
+        serve(settings, http=not settings.socket_mode)
+        return
+    services = _services(db)
+    _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
+    _print_status(services.readiness())
+    out.print(
+        "\nConnect Slack: create the app from manifest.yml, then set SLACK_BOT_TOKEN and "
+        "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP) and run again.",
+        highlight=False,
+    )
+
+
+@app.command()
+def status(
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
+) -> None:
+    """Per-section progress, totals, the gate verdict and its blockers."""
+    services = _services(db)
+    if not cached:
+        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
+    readiness = services.readiness()
+    if as_json:
+        out.print_json(json.dumps(readiness.to_dict()))
+    else:
+        _print_status(readiness)
+
+
+@app.command()
+def gate(
+    db: DbOption = None,
+    cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
+) -> None:
+    """Exit 0 when ready to deploy, 1 when blocked (blockers printed), 2 on error."""
+    services = _services(db)
+    if not cached:
+        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
+    readiness = services.readiness()
+    if readiness.gate is Gate.READY:
+        out.print("READY TO DEPLOY")
+        raise typer.Exit(0)
+    out.print(f"BLOCKED: {len(readiness.blockers)} items", highlight=False)
+    for b in readiness.blockers:
+        out.print(f"  • {b.item.id} — {b.reason}", markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    ids: Annotated[list[str] | None, typer.Argument(help="Check ids or a section (default all)")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    list_: Annotated[bool, typer.Option("--list", help="List checks and their settings")] = False,
+    active: Annotated[bool, typer.Option("--active", help="Also run opt-in active checks")] = False,
+) -> None:
+    """Run readiness checks now (all, by id, or by section)."""
+    if list_:
+        _list_checks(as_json)
+        return
+    services = _services(db)
+    with _edge():
+        selected: list[Any] = []
+        for ref in ids or ["all"]:
+            selected.extend(c for c in services.checks_for(ref) if c not in selected)
+    results = _run_checks_with_progress(services, selected, active)
+    if as_json:
+        out.print_json(json.dumps([_result_json(r) for r in results]))
+        return
+    for r in results:
+        style = messages.STATUS_STYLE.get(r.status, "")
+        out.print(f"[{style}]{r.status.value:7}[/{style}] {r.check_id}: ", end="")
+        out.print(r.summary, markup=False, highlight=False)
+    if any(r.status in (Status.FAIL, Status.ERROR) for r in results):
+        raise typer.Exit(1)
+
+
+def _result_json(r: Result) -> dict[str, Any]:
+    d = r.to_dict()
+    return {k: d[k] for k in ("id", "status", "summary", "evidence", "duration_ms", "remediation")}
+
+
+def _list_checks(as_json: bool) -> None:
+    checks = registry.all_checks().values()
+    if as_json:
+        out.print_json(json.dumps([
+            {"id": c.id, "title": c.title, "section": c.section, "settings": list(c.settings),
+             "active": c.active, "blocking": c.blocking} for c in checks
+        ]))
+        return
+    table = Table("id", "title", "settings", box=None)
+    for c in checks:
+        table.add_row(c.id + (" (opt-in)" if c.active else ""), c.title, ", ".join(c.settings))
+    out.print(table)
+
+
+@app.command(name="import")
+def import_(path: Annotated[Path, typer.Argument(help="A Markdown checklist")], db: DbOption = None) -> None:
+    """Import a checklist: summary of the items added, changed and removed."""
+    from bot.checklist import read_checklist_file
+
+    with _edge():
+        read_checklist_file(path)  # validate before touching the store
+    services = _services(db)
+    with _edge():
+        report = services.import_file(path)
+    out.print(
+        f"Imported {path.name}: version {report.version}, {len(report.added)} added, "
+        f"{len(report.changed)} changed, {len(report.removed)} removed, "
+        f"{report.unchanged} unchanged.",
+        markup=False, highlight=False,
+    )
+    for label, ids in (("removed", report.removed), ("changed", report.changed)):
+        for item_id in ids[:20]:
+            out.print(f"  {label}: {item_id}", markup=False, highlight=False)
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="markdown or json")] = "markdown",
+    db: DbOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+) -> None:
+    """Export the checklist with its sign-offs (Markdown) or as data (JSON)."""
+    if fmt not in ("markdown", "json"):
+        fail(f"unknown format “{fmt}”: use markdown or json")
+    services = _services(db)
+    readiness = services.readiness()
+    if fmt == "json":
+        done = {s.item.id for s in readiness.items if s.done}
+        text = json.dumps(to_json(services.checklist, done=done), indent=2)
+    else:
+        signoffs = {
+            item_id: [(s.user, s.at, s.note) for s in standing]
+            for item_id, standing in services.store.signoffs().items()
+        }
+        text = render_markdown(services.checklist, signoffs)
+    if output:
+        output.write_text(text, "utf-8")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def signoff(
+    item: str, user: UserOption, db: DbOption = None,
+    note: Annotated[str, typer.Option(help="Evidence or a remark")] = "",
+    na: Annotated[str | None, typer.Option("--na", help="Mark not applicable, with a reason")] = None,
+) -> None:
+    """Sign off an item (or mark it not applicable)."""
+    services = _services(db)
+    signed = _call(lambda: services.signoff(item, user, note=note, na_reason=na))
+    out.print(f"Signed off {signed.id} as {user}.", markup=False, highlight=False)
+
+
+@app.command()
+def unsign(item: str, user: UserOption, db: DbOption = None) -> None:
+    """Withdraw your sign-off of an item."""
+    services = _services(db)
+    found, removed = _call(lambda: services.unsign(item, user))
+    if not removed:
+        fail(f"{user} has no sign-off on {found.id}")
+    out.print(f"Withdrew {user}'s sign-off of {found.id}.", markup=False, highlight=False)
+
+
+@app.command()
+def vote(topic: str, option: str, user: UserOption, db: DbOption = None) -> None:
+    """Vote for an option of an open decision (one vote per person, changeable)."""
+    services = _services(db)
+    decision, chosen = _call(lambda: services.vote(topic, option, user))
+    out.print(f"{user} votes {chosen.label} on {decision.topic}.", markup=False, highlight=False)
+
+
+@app.command()
+def decide(
+    topic: str, option: str, user: UserOption, db: DbOption = None,
+    rationale: Annotated[str, typer.Option(help="Why this option")] = "",
+) -> None:
+    """Close a decision with the chosen option (the terminal is trusted as a decider)."""
+    services = _services(db)
+    decision, chosen = _call(
+        lambda: services.close_decision(topic, option, user, rationale, authorized=True)
+    )
+    out.print(f"{decision.topic}: decided {chosen.label}.", markup=False, highlight=False)
+
+
+@app.command()
+def decisions(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Open and closed decisions with their options and votes."""
+    services = _services(db)
+    states = services.store.decision_states()
+    rows = []
+    for d in services.checklist.decisions:
+        st = states.get(d.id)
+        votes = services.store.votes(d.id)
+        tally = {o.label: sum(1 for v in votes.values() if v == o.id) for o in d.options}
+        rows.append({
+            "id": d.id, "topic": d.topic, "status": st.status if st else "open",
+            "chosen": st.chosen if st else None, "votes": tally,
+        })
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for row in rows:
+        tally = ", ".join(f"{k} {v}" for k, v in row["votes"].items())
+        chosen = f" → {row['chosen']}" if row["chosen"] else ""
+        out.print(f"{row['id']:22} {row['status']:9}{chosen}  [{tally}]", markup=False,
+                  highlight=False)
+
+
+@app.command()
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="HTTP mode instead of Socket Mode")] = False,
+    port: Annotated[int, typer.Option(help="HTTP port")] = 3000,
+) -> None:
+    """Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events."""
+    from bot.serve import serve as run_server
+
+    settings = Settings()
+    if not settings.slack_enabled:
+        fail("SLACK_BOT_TOKEN is not set: see README, “Connect Slack”")
+    run_server(settings, http=http or not settings.socket_mode, port=port)
+
+
+def _call(fn: Callable[[], T]) -> T:
+    with _edge():
+        return fn()
+    raise AssertionError("unreachable")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

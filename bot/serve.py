@@ -1,0 +1,71 @@
+"""Serving Slack: Socket Mode (no public URL) or HTTP on /slack/events behind waitress.
+
+Waitress is a production WSGI server that runs in-process on every platform, so the same
+server object serves the Docker image, a developer's laptop and the tests' real-HTTP runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.app import build_app
+from bot.logs import configure_logging
+from bot.services import Services
+from bot.settings import Settings
+
+log = logging.getLogger("preflight.serve")
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def wsgi_app(app: App) -> WsgiApp:
+    """Bolt on /slack/events, a liveness answer on /healthz, 404 elsewhere."""
+    bolt = SlackRequestHandler(app)
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+            return [b"ok\n"]
+        if path == EVENTS_PATH:
+            return bolt(environ, start_response)  # type: ignore[no-any-return]
+        start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+        return [b"not found\n"]
+
+    return application
+
+
+def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000, threads: int = 16) -> Any:
+    """A waitress server for app (call .run(); .close() stops it). Threads answer acks only."""
+    from waitress.server import create_server
+
+    return create_server(wsgi_app(app), host=host, port=port, threads=threads,
+                         ident="preflight", clear_untrusted_proxy_headers=True)
+
+
+def serve(settings: Settings, *, http: bool, port: int = 3000) -> None:
+    configure_logging(os.environ)
+    services = Services.from_settings(settings)
+    app = build_app(services)
+    if http:
+        if settings.slack_signing_secret is None:
+            raise SystemExit("preflight: HTTP mode needs SLACK_SIGNING_SECRET")
+        server = make_http_server(app, port=port, threads=settings.preflight_listener_workers)
+        log.info("serving Slack over HTTP on port %s%s", port, EVENTS_PATH)
+        signal.signal(signal.SIGTERM, lambda *_: server.close())
+        server.run()
+        return
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    assert settings.slack_app_token is not None
+    log.info("serving Slack over Socket Mode")
+    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()

@@ -1,0 +1,180 @@
+"""Buttons and modals: re-run checks, show a section, sign off, vote, runbook steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot import live_status
+from bot import messages as m
+from bot import views
+from bot.errors import AmbiguousRef, PreflightError
+from handlers import runbook as runbook_handler
+from store.errors import StoreError
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    return (body.get("actions") or [{}])[0]
+
+
+def _user(body: dict[str, Any]) -> str:
+    return (body.get("user") or {}).get("id", "")
+
+
+def _channel(body: dict[str, Any]) -> str:
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+
+
+def _key(body: dict[str, Any]) -> str:
+    a = _action(body)
+    return f"action:{_user(body)}:{a.get('action_ts')}:{a.get('action_id')}"
+
+
+def _tell(respond: Respond, text: str) -> None:
+    respond(response_type="ephemeral", replace_original=False, text=text)
+
+
+def _error_text(exc: Exception) -> str:
+    if isinstance(exc, AmbiguousRef):
+        return m.ambiguous(str(exc), exc.candidates)
+    return m.escape(str(exc))
+
+
+def rerun(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
+          respond: Respond) -> None:
+    ack()
+    services = context["services"]
+    value = _action(body).get("value") or "all"
+    try:
+        checks = [c for ref in value.split(",") for c in services.checks_for(ref)]
+    except PreflightError as exc:
+        _tell(respond, _error_text(exc))
+        return
+    channel = _channel(body)
+    context["work"].submit(lambda: live_status.run(client, services, channel, _user(body), None,
+                                                   checks, respond))
+
+
+def show_section(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+    ack()
+    services = context["services"]
+    section = ((_action(body).get("selected_option") or {}).get("value") or "")[:150]
+    readiness = services.readiness()
+    results = list(services.store.latest_results().values())
+    if not any(section.lower() == s.lower() for s in services.checklist.sections):
+        _tell(respond, "That section is not in the checklist any more.")
+        return
+    blocks = views.status_final(readiness, results, section)
+    respond(response_type="ephemeral", replace_original=False, text=section, blocks=blocks)
+
+
+def open_signoff(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
+                 respond: Respond) -> None:
+    ack()
+    services = context["services"]
+    value = _action(body).get("value") or "-"
+    item = None
+    if value != "-":
+        try:
+            item = services.find_item(value)
+        except PreflightError as exc:
+            _tell(respond, _error_text(exc))
+            return
+    channel = _channel(body)
+    client.views_open(trigger_id=body["trigger_id"],
+                      view=views.signoff_modal(item, private_metadata=f"|{channel}"))
+
+
+def signoff_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
+                      context: BoltContext, client: WebClient) -> None:
+    services = context["services"]
+    values = view.get("state", {}).get("values", {})
+    note = ((values.get("note") or {}).get("value") or {}).get("value") or ""
+    metadata = view.get("private_metadata") or ""
+    ref = metadata.split("|")[0] or ((values.get("item") or {}).get("value") or {}).get("value") or ""
+    user = _user(body)
+    try:
+        item = services.signoff(ref, user, note=note.strip(), source="slack",
+                                request_key=f"view:{view.get('id')}:{view.get('hash')}")
+    except (PreflightError, StoreError) as exc:
+        # The error shows under the field and the modal stays open: nothing is lost.
+        field = "item" if "item" in values else "note"
+        ack(response_action="errors", errors={field: views.clip(str(exc), 150)})
+        return
+    ack()
+    try:
+        client.chat_postEphemeral(channel=metadata.partition("|")[2] or user, user=user,
+                                  text=f":white_check_mark: Signed off `{item.id}`.")
+    except Exception:  # the sign-off is stored; a lost confirmation is not worth an error
+        pass
+
+
+def vote(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+    ack()
+    services = context["services"]
+    decision_id, _, option_id = (_action(body).get("value") or "").partition("|")
+    try:
+        decision, option = services.vote(decision_id, option_id, _user(body), source="slack",
+                                         request_key=_key(body))
+    except (PreflightError, StoreError) as exc:
+        _tell(respond, _error_text(exc))
+        return
+    _tell(respond, f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
+                   f"{m.escape(option.label)}.")
+
+
+def runbook_step(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
+                 respond: Respond) -> None:
+    ack()
+    services = context["services"]
+    run_id, step, action = _parse_step(_action(body).get("value") or "")
+    user = _user(body)
+    try:
+        runbook, run = services.step(run_id, action, user, step=step, source="slack",
+                                     request_key=_key(body))
+    except (PreflightError, StoreError, ValueError) as exc:
+        _tell(respond, _error_text(exc))
+        return
+    text = runbook_handler._event_text(action, step, runbook, user, "")
+    context["work"].submit(lambda: (runbook_handler.publish(client, services, runbook, run),
+                                    runbook_handler.note_in_thread(client, run, text)))
+
+
+def _parse_step(value: str) -> tuple[int, int, str]:
+    parts = value.split(":")
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        raise ValueError("That button is out of date.")
+    action = parts[2] if len(parts) > 2 else "note"
+    if action not in ("done", "skip", "note"):
+        raise ValueError("That button is out of date.")
+    return int(parts[0]), int(parts[1]), action
+
+
+def open_runbook_note(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    ack()
+    try:
+        run_id, step, _ = _parse_step(_action(body).get("value") or "")
+    except ValueError as exc:
+        _tell(respond, str(exc))
+        return
+    client.views_open(trigger_id=body["trigger_id"], view=views.runbook_note_modal(run_id, step))
+
+
+def runbook_note_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
+                           context: BoltContext, client: WebClient) -> None:
+    services = context["services"]
+    note = (((view.get("state", {}).get("values", {}).get("note") or {}).get("value") or {})
+            .get("value") or "").strip()
+    user = _user(body)
+    try:
+        run_id, step, _ = _parse_step(view.get("private_metadata") or "")
+        runbook, run = services.step(run_id, "note", user, note, step=step, source="slack",
+                                     request_key=f"view:{view.get('id')}:{view.get('hash')}")
+    except (PreflightError, StoreError, ValueError) as exc:
+        ack(response_action="errors", errors={"note": views.clip(str(exc), 150)})
+        return
+    ack()
+    text = runbook_handler._event_text("note", step, runbook, user, note)
+    context["work"].submit(lambda: runbook_handler.note_in_thread(client, run, text))

@@ -1,0 +1,184 @@
+"""/preflight: readiness, checks, items and sign-offs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+
+from bot import live_status, messages as m, views
+from bot.errors import UnknownItemRef
+from bot.export import render_markdown, to_json
+from bot.readiness import Gate
+from handlers.common import Invocation, answering, parse
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+def command(
+    ack: Ack, respond: Respond, client: WebClient, context: BoltContext, command: dict[str, Any]
+) -> None:
+    inv = parse(ack, respond, client, context, command, m.help_preflight)
+    if inv is None:
+        return
+    handler = SUBCOMMANDS.get(inv.sub)
+    if handler is None:
+        inv.reply(m.help_preflight(unknown=inv.sub))
+        return
+    with answering(inv):
+        handler(inv)
+
+
+def status(inv: Invocation) -> None:
+    services = inv.services
+    section = inv.args or None
+    checks = live_status.checks_for_section(services, section)  # raises for an unknown section
+    inv.ack(response_type="ephemeral", text=f"Checking {len(checks)} checks…")
+    inv.later(lambda: live_status.run(inv.client, services, inv.channel, inv.user, section,
+                                      checks, inv.respond))
+
+
+def check(inv: Invocation) -> None:
+    words = inv.args.split()
+    active = "active" in (w.lower() for w in words)
+    refs = [w for w in words if w.lower() != "active"] or ["all"]
+    services = inv.services
+    selected = []
+    for ref in refs:
+        selected.extend(c for c in services.checks_for(ref) if c not in selected)
+    if active and not services.is_admin(inv.user, inv.context.get("usergroups")):
+        services.store.audit(inv.user, "check_active", ",".join(c.id for c in selected),
+                             allowed=False, source="slack")
+        inv.reply("Active checks send traffic; only Preflight admins can run them. "
+                  "Your attempt was logged.")
+        return
+    inv.ack(response_type="ephemeral", text=f"Running {len(selected)} checks…")
+
+    def run() -> None:
+        results = services.run_checks(selected, allow_active=active)
+        blocks = views.check_results(results)
+        inv.respond(response_type="ephemeral", text=f"{len(results)} checks ran.", blocks=blocks)
+
+    inv.later(run)
+
+
+def item(inv: Invocation) -> None:
+    if not inv.args:
+        raise UnknownItemRef("Which item? `/preflight item ID` — ids are shown in `status`.")
+    services = inv.services
+    found = services.find_item(inv.args)
+    state = services.readiness().state(found.id)
+    assert state is not None
+    inv.reply(f"{found.id}: {state.status.value}", views.item_detail(state, services.checklist))
+
+
+def signoff(inv: Invocation) -> None:
+    ref, _, note = inv.args.partition(" ")
+    if not ref:
+        raise UnknownItemRef("Which item? `/preflight signoff ID [note]`.")
+    signed = inv.services.signoff(ref, inv.user, note=note.strip(), source="slack",
+                                  request_key=inv.request_key or None)
+    inv.reply(f":white_check_mark: Signed off `{signed.id}` — {m.escape(signed.text)}")
+
+
+def unsign(inv: Invocation) -> None:
+    if not inv.args:
+        raise UnknownItemRef("Which item? `/preflight unsign ID`.")
+    found, removed = inv.services.unsign(inv.args.split()[0], inv.user, source="slack",
+                                         request_key=inv.request_key or None)
+    if removed:
+        inv.reply(f"Withdrew your sign-off of `{found.id}`.")
+    else:
+        inv.reply(f"You have no sign-off on `{found.id}`; nothing changed.")
+
+
+def assign(inv: Invocation) -> None:
+    ref, _, who = inv.args.partition(" ")
+    match = _MENTION.match(who.strip())
+    if not ref or not match:
+        inv.reply("Usage: `/preflight assign ID @person` (mention the person).")
+        return
+    found = inv.services.assign(ref, match.group(1), inv.user, source="slack")
+    inv.reply(f"Assigned `{found.id}` to <@{match.group(1)}>.")
+
+
+def gate(inv: Invocation) -> None:
+    readiness = inv.services.readiness()
+    if readiness.gate is Gate.READY:
+        inv.reply(":rocket: *READY TO DEPLOY* — every applicable item is done.")
+        return
+    lines = [views.blocker_line(b) for b in readiness.blockers[:5]]
+    inv.reply(f":no_entry: *BLOCKED* — {len(readiness.blockers)} items block the launch.\n"
+              + "\n".join(lines))
+
+
+def digest(inv: Invocation) -> None:
+    from bot import digests
+
+    words = inv.args.split()
+    action = words[0].lower() if words else "now"
+    services = inv.services
+    if action in ("subscribe", "unsubscribe") and not services.is_admin(
+        inv.user, inv.context.get("usergroups")
+    ):
+        services.store.audit(inv.user, f"digest_{action}", inv.channel, allowed=False,
+                             source="slack")
+        inv.reply("Only Preflight admins can manage digests. Your attempt was logged.")
+        return
+    if action == "subscribe":
+        at = words[1] if len(words) > 1 else "09:00"
+        sub = digests.subscribe(services, inv.channel, inv.user, at)
+        inv.reply(f"This channel gets a readiness digest every day at {sub.schedule} UTC.")
+    elif action == "unsubscribe":
+        removed = services.store.unsubscribe(inv.channel, inv.user)
+        inv.reply("Digest stopped for this channel." if removed else
+                  "This channel has no digest; nothing changed.")
+    elif action == "now":
+        inv.ack(response_type="ephemeral", text="Posting the digest…")
+        inv.later(lambda: digests.post(inv.client, services, inv.channel))
+    else:
+        inv.reply("Usage: `/preflight digest subscribe [HH:MM] | unsubscribe | now`.")
+
+
+def export(inv: Invocation) -> None:
+    fmt = (inv.args.split() or ["markdown"])[0].lower()
+    if fmt not in ("markdown", "json", "md"):
+        inv.reply("Usage: `/preflight export [markdown|json]`.")
+        return
+    services = inv.services
+    inv.ack(response_type="ephemeral", text="Preparing the export…")
+
+    def upload() -> None:
+        if fmt == "json":
+            done = {s.item.id for s in services.readiness().items if s.done}
+            content, name = json.dumps(to_json(services.checklist, done=done), indent=2), "preflight.json"
+        else:
+            signoffs = {i: [(s.user, s.at, s.note) for s in lst]
+                        for i, lst in services.store.signoffs().items()}
+            content, name = render_markdown(services.checklist, signoffs), "preflight.md"
+        inv.client.files_upload_v2(channel=inv.channel, content=content, filename=name,
+                                   title="Preflight checklist export")
+
+    inv.later(upload)
+
+
+def help_(inv: Invocation) -> None:
+    inv.reply(m.help_preflight())
+
+
+SUBCOMMANDS: dict[str, Callable[[Invocation], None]] = {
+    "status": status,
+    "check": check,
+    "item": item,
+    "signoff": signoff,
+    "unsign": unsign,
+    "assign": assign,
+    "gate": gate,
+    "digest": digest,
+    "export": export,
+    "help": help_,
+}

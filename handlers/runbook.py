@@ -1,0 +1,149 @@
+"""/runbook: walk the on-call engineer through a runbook, one step at a time, on the record."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, BoltContext, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import messages as m
+from bot import views
+from bot.model import Runbook
+from bot.runbooks import timeline_markdown
+from bot.services import Services, next_step
+from handlers.common import Invocation, answering, parse
+from store import RunbookRun
+
+log = logging.getLogger("preflight.runbook")
+
+
+def command(
+    ack: Ack, respond: Respond, client: WebClient, context: BoltContext, command: dict[str, Any]
+) -> None:
+    inv = parse(ack, respond, client, context, command, m.help_runbook)
+    if inv is None:
+        return
+    with answering(inv):
+        handler = SUBCOMMANDS.get(inv.sub)
+        if handler is not None:
+            handler(inv)
+        else:
+            start(inv)
+
+
+def list_(inv: Invocation) -> None:
+    lines = [f"• `{r.id}` — {m.escape(r.title)} ({len(r.steps)} steps)"
+             for r in inv.services.checklist.runbooks]
+    inv.reply("Runbooks", views.plain("*Runbooks*\n" + "\n".join(lines)))
+
+
+def start(inv: Invocation) -> None:
+    ref = " ".join([inv.sub, inv.args]).strip()
+    runbook, run = inv.services.start_run(ref, inv.user, channel=inv.channel, source="slack")
+    inv.ack(response_type="ephemeral", text=f"Starting {runbook.title}…")
+    inv.later(lambda: publish(inv.client, inv.services, runbook, run, inv.respond))
+
+
+def publish(client: WebClient, services: Services, runbook: Runbook, run: RunbookRun,
+            respond: Callable[..., Any] | None = None) -> None:
+    """Post (first time) or update the run's message in its channel."""
+    current = next_step(runbook, run)
+    blocks = views.runbook_message(runbook, run, current)
+    text = f"Runbook {runbook.title}: " + (f"step {current + 1}" if current is not None else "done")
+    try:
+        if run.thread_ts and run.channel:
+            client.chat_update(channel=run.channel, ts=run.thread_ts, text=text, blocks=blocks)
+        elif run.channel:
+            posted = client.chat_postMessage(channel=run.channel, text=text, blocks=blocks)
+            services.store.set_run_message(run.id, posted["channel"], posted["ts"])
+    except SlackApiError as exc:
+        log.info("cannot show run %s in channel: %s", run.id, exc.response.get("error"))
+        if respond is not None:
+            respond(response_type="ephemeral", text=text, blocks=blocks)
+
+
+def note_in_thread(client: WebClient, run: RunbookRun, text: str) -> None:
+    if not (run.channel and run.thread_ts):
+        return
+    try:
+        client.chat_postMessage(channel=run.channel, thread_ts=run.thread_ts, text=text)
+    except SlackApiError as exc:
+        log.info("cannot reply in run %s thread: %s", run.id, exc.response.get("error"))
+
+
+def _act(inv: Invocation, action: str, note: str) -> None:
+    services = inv.services
+    runbook, run = services.active_run(inv.channel)
+    step = next_step(runbook, run)
+    runbook, run = services.step(run.id, action, inv.user, note, source="slack",
+                                 request_key=inv.request_key or None)
+    settled = step if step is not None else 0
+    inv.reply(f"Step {settled + 1} {'noted' if action == 'note' else action}.")
+    text = _event_text(action, settled, runbook, inv.user, note)
+    inv.later(lambda: (publish(inv.client, services, runbook, run, inv.respond),
+                       note_in_thread(inv.client, run, text)))
+
+
+def _event_text(action: str, step: int, runbook: Runbook, user: str, note: str) -> str:
+    verb = {"done": ":white_check_mark: done", "skip": ":fast_forward: skipped",
+            "note": ":memo: note"}[action]
+    title = runbook.steps[step] if 0 <= step < len(runbook.steps) else ""
+    suffix = f": {m.escape(note)}" if note else ""
+    return f"Step {step + 1} ({m.escape(title)}) {verb} by <@{user}>{suffix}"
+
+
+def next_(inv: Invocation) -> None:
+    _act(inv, "done", inv.args)
+
+
+def skip(inv: Invocation) -> None:
+    _act(inv, "skip", inv.args)
+
+
+def note(inv: Invocation) -> None:
+    if not inv.args:
+        inv.reply("Usage: `/runbook note TEXT`.")
+        return
+    _act(inv, "note", inv.args)
+
+
+def status(inv: Invocation) -> None:
+    runbook, run = inv.services.active_run(inv.channel)
+    inv.reply(f"Runbook {runbook.title}", views.runbook_message(runbook, run, next_step(runbook, run)))
+
+
+def end(inv: Invocation) -> None:
+    services = inv.services
+    runbook, run = services.active_run(inv.channel)
+    runbook, run = services.end_run(run.id, inv.user, source="slack")
+    draft = timeline_markdown(runbook, run)
+    inv.reply(f"Run {run.id} of {runbook.title} ended. The post-mortem draft is in the thread.")
+
+    def finish() -> None:
+        publish(inv.client, services, runbook, run, inv.respond)
+        if run.channel:
+            try:
+                inv.client.files_upload_v2(channel=run.channel, thread_ts=run.thread_ts,
+                                           content=draft, filename=f"postmortem-run-{run.id}.md",
+                                           title=f"Post-mortem draft: {runbook.title}")
+            except SlackApiError as exc:
+                log.info("cannot upload the draft: %s", exc.response.get("error"))
+                inv.respond(response_type="ephemeral", text=f"```{views.clip(draft, 2900)}```")
+
+    inv.later(finish)
+
+
+SUBCOMMANDS: dict[str, Callable[[Invocation], None]] = {
+    "list": list_,
+    "next": next_,
+    "done": next_,
+    "skip": skip,
+    "note": note,
+    "status": status,
+    "end": end,
+    "help": lambda inv: inv.reply(m.help_runbook()),
+}
