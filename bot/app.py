@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
@@ -72,6 +72,63 @@ class UsergroupCache:
         return users
 
 
+class WorkPool(ThreadPoolExecutor):
+    """A thread pool that knows what is in flight, so shutdown can drain it (and tests can
+    wait for it) instead of cutting a status update off half-way."""
+
+    def __init__(self, workers: int, name: str) -> None:
+        super().__init__(max_workers=workers, thread_name_prefix=name)
+        self._pending: set[Future[Any]] = set()
+        self._pending_lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
+
+    def idle(self) -> bool:
+        with self._pending_lock:
+            return not self._pending
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is queued or running (work may submit more work)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._pending_lock:
+                pending = list(self._pending)
+            if not pending:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            wait(pending, timeout=remaining)
+
+
+def wait_idle(app: App, timeout: float = 30) -> bool:
+    """Wait until the app's listeners and the work they handed off have all finished."""
+    deadline = time.monotonic() + timeout
+    pools: list[WorkPool] = [app._preflight_listeners, app._preflight_work]  # type: ignore[attr-defined]
+    while time.monotonic() < deadline:
+        if all(p.wait_idle(max(0.0, deadline - time.monotonic())) for p in pools) and all(
+            p.idle() for p in pools
+        ):
+            return True
+    return False
+
+
+def shutdown(app: App, timeout: float = 30) -> None:
+    """Drain in-flight work (a half-posted status or runbook step), then stop the pools."""
+    wait_idle(app, timeout)
+    for pool in (app._preflight_listeners, app._preflight_work):  # type: ignore[attr-defined]
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def request_key(body: dict[str, Any]) -> str | None:
     """What identifies one user action across Slack's retries and double clicks."""
     if body.get("event_id"):
@@ -96,22 +153,22 @@ def build_app(
     work_workers: int | None = None,
 ) -> App:
     settings = services.settings
+    for name in ("slack_bolt", "slack_sdk"):
+        # At DEBUG these log request bodies and headers; never let them, whatever the root level.
+        if logging.getLogger(name).getEffectiveLevel() < logging.INFO:
+            logging.getLogger(name).setLevel(logging.INFO)
     client = client or web_client(services)
     secret = settings.slack_signing_secret
+    listeners = WorkPool(listener_workers or settings.preflight_listener_workers, "bolt-listener")
     app = App(
         client=client,
         signing_secret=secret.get_secret_value() if secret else None,
         token_verification_enabled=token_verification_enabled,
-        listener_executor=ThreadPoolExecutor(
-            max_workers=listener_workers or settings.preflight_listener_workers,
-            thread_name_prefix="bolt-listener",
-        ),
+        listener_executor=listeners,
         # Socket Mode has no signature; HTTP mode always verifies (Bolt answers 401 otherwise).
         request_verification_enabled=secret is not None,
     )
-    work = ThreadPoolExecutor(
-        max_workers=work_workers or settings.preflight_checks_workers, thread_name_prefix="preflight-work"
-    )
+    work = WorkPool(work_workers or settings.preflight_checks_workers, "preflight-work")
     usergroups = UsergroupCache(client)
 
     @app.middleware
@@ -143,7 +200,9 @@ def build_app(
         return BoltResponse(status=200, body="")
 
     handlers.register(app)
-    app._preflight_work = work  # type: ignore[attr-defined]  # for shutdown in bot.serve
+    # For shutdown() and wait_idle(); Bolt's App has no place of its own for them.
+    app._preflight_work = work  # type: ignore[attr-defined]
+    app._preflight_listeners = listeners  # type: ignore[attr-defined]
     return app
 
 

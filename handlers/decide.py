@@ -117,6 +117,8 @@ SUBCOMMANDS: dict[str, Callable[..., None]] = {
     "list": list_,
     "TOPIC": show,
     "TOPIC OPTION": vote,
-    **{f"TOPIC {verb}": fn for verb, fn in ACTIONS.items()},
+    "TOPIC close OPTION": close,
+    "TOPIC reopen": reopen,
+    "TOPIC record": record,
     "help": lambda inv: inv.reply(m.help_decide()),
 }

@@ -28,8 +28,8 @@ def command(
     if inv is None:
         return
     with answering(inv):
-        handler = SUBCOMMANDS.get(inv.sub)
-        if handler is not None:
+        handler = SUBCOMMANDS.get(inv.sub) or ALIASES.get(inv.sub)
+        if handler is not None:  # sub is lower-case, so the "NAME" placeholder never matches
             handler(inv)
         else:
             start(inv)
@@ -139,11 +139,12 @@ def end(inv: Invocation) -> None:
 
 SUBCOMMANDS: dict[str, Callable[[Invocation], None]] = {
     "list": list_,
+    "NAME": start,
     "next": next_,
-    "done": next_,
     "skip": skip,
     "note": note,
     "status": status,
     "end": end,
     "help": lambda inv: inv.reply(m.help_runbook()),
 }
+ALIASES = {"done": next_}

@@ -1,0 +1,66 @@
+"""Docs are tests: the manifest and the handlers agree, and the README lists every check."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+import handlers
+from checks import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
+README = (ROOT / "README.md").read_text()
+
+
+def _hint_alternatives(hint: str) -> set[str]:
+    return {part.strip() for part in hint.strip("[]").split("|")}
+
+
+def test_every_manifest_command_has_a_handler_and_the_other_way_round() -> None:
+    commands = {c["command"]: c for c in MANIFEST["features"]["slash_commands"]}
+    assert set(commands) == set(handlers.COMMANDS)
+    for name, subcommands in handlers.COMMANDS.items():
+        assert _hint_alternatives(commands[name]["usage_hint"]) == set(subcommands), name
+        assert commands[name]["description"]
+
+
+def test_every_subscribed_event_has_a_listener_and_the_other_way_round() -> None:
+    assert set(MANIFEST["settings"]["event_subscriptions"]["bot_events"]) == set(handlers.EVENTS)
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    assert MANIFEST["settings"]["socket_mode_enabled"] is True
+
+
+def test_bot_scopes_are_the_minimal_set_the_code_uses() -> None:
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert scopes == {"commands", "chat:write", "files:write", "usergroups:read"}
+
+
+def _readme_check_ids() -> set[str]:
+    section = README.split("## Checks", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.M))
+
+
+def test_readme_lists_every_registered_check_and_no_other() -> None:
+    assert _readme_check_ids() == set(registry.all_checks())
+
+
+def test_readme_names_each_checks_settings() -> None:
+    section = README.split("## Checks", 1)[1].split("\n## ", 1)[0]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*$", section,
+                                                          flags=re.M)}
+    for check in registry.all_checks().values():
+        for setting in check.settings:
+            assert setting in rows[check.id], f"{check.id}: README does not name {setting}"
+
+
+def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_second() -> None:
+    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```(?:sh|bash|console)?\n(.*?)```", quick, flags=re.S)
+    lines = [line for block in commands for line in block.strip().splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    assert lines == ["./scripts/run", "./scripts/test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^exec bash scripts/test\b", ci, flags=re.M)

@@ -1,0 +1,85 @@
+"""HTTP mode over a real socket: the production WSGI server (waitress) in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bot.serve import make_http_server
+from tests.support.slack_app import SIGNING_SECRET, SlackApp
+from tests.support.slack_requests import app_home_opened, post, sign, slash_command
+
+
+@pytest.fixture
+def http_url(slack: SlackApp) -> Iterator[str]:
+    server = make_http_server(slack.app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def test_healthz_and_unknown_paths(http_url: str) -> None:
+    assert httpx.get(f"{http_url}/healthz").text == "ok\n"
+    assert httpx.get(f"{http_url}/nope").status_code == 404
+
+
+def test_signed_command_over_http_is_answered_and_unsigned_is_401(
+    slack: SlackApp, http_url: str
+) -> None:
+    body, _ = slash_command(text="signoff phase-3-status/all-tests-passing",
+                            response_url=slack.fake.response_url())
+    status, text, elapsed = post(f"{http_url}/slack/events", body, sign(SIGNING_SECRET, body))
+    assert status == 200 and "Signed off" in text and elapsed < 3
+    bad = sign("wrong-secret", body)
+    assert post(f"{http_url}/slack/events", body, bad)[0] == 401
+    stale = sign(SIGNING_SECRET, body, ts=int(time.time()) - 600)
+    assert post(f"{http_url}/slack/events", body, stale)[0] == 401
+    assert slack.store.signoff_count() == 1
+
+
+def test_a_retried_event_over_http_publishes_home_once(slack: SlackApp, http_url: str) -> None:
+    body, _ = app_home_opened("U123")
+    headers = sign(SIGNING_SECRET, body)
+    assert post(f"{http_url}/slack/events", body, headers)[0] == 200
+    assert post(f"{http_url}/slack/events", body, headers, retry_num=1)[0] == 200
+    assert post(f"{http_url}/slack/events", body, headers, retry_num=2)[0] == 200
+    slack.settle()
+    assert len(slack.fake.calls_to("views.publish")) == 1
+
+
+def test_ten_slow_status_runs_all_ack_within_three_seconds(slack: SlackApp, http_url: str) -> None:
+    from checks import registry
+    from checks.base import Check, CheckContext, Result, Status
+
+    def two_seconds(ctx: CheckContext) -> Result:
+        time.sleep(2)
+        return Result(Status.PASS, "slow target answered")
+
+    check = Check(id="zz_two_seconds", title="slow", section="Test", run=two_seconds)
+    registry.register(check)
+    try:
+        elapsed: list[float] = []
+
+        def one() -> None:
+            body, _ = slash_command(text="status", response_url=slack.fake.response_url())
+            status, _, took = post(f"{http_url}/slack/events", body, sign(SIGNING_SECRET, body))
+            assert status == 200
+            elapsed.append(took)
+
+        threads = [threading.Thread(target=one) for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(elapsed) == 10 and max(elapsed) < 3
+        slack.settle(60)
+    finally:
+        registry.unregister(check.id)

@@ -1,0 +1,161 @@
+"""/preflight through the real Bolt app: signed requests in, fake Slack Web API out."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from checks import registry
+from checks.base import Check, CheckContext, Result, Status
+from tests.support.slack_app import ADMIN, SlackApp
+from tests.support.slack_payloads import validate_outbound
+
+
+def test_help_and_empty_text_list_the_subcommands(slack: SlackApp) -> None:
+    for text in ("", "help", "  ", "HELP"):
+        reply = slack.reply(text)
+        assert reply["response_type"] == "ephemeral"
+        assert "/preflight status" in reply["text"]
+        assert "/preflight signoff ID" in reply["text"]
+
+
+def test_unknown_subcommand_is_named_escaped_and_answered_with_help(slack: SlackApp) -> None:
+    reply = slack.reply("<!channel> deploy")
+    assert "I don't know `&lt;!channel&gt;`" in reply["text"]
+    assert "<!channel>" not in json.dumps(reply)
+
+
+def test_status_acks_then_posts_and_updates_the_message_with_the_verdict(slack: SlackApp) -> None:
+    started = time.monotonic()
+    reply = slack.reply("status")
+    assert time.monotonic() - started < 3
+    assert reply["text"].startswith("Checking ")
+    posted = slack.fake.wait_for("chat.postMessage")[0]
+    assert posted.payload["channel"] == "C123"
+    assert "checking" in json.dumps(posted.payload["blocks"])
+    slack.settle()
+    final = slack.fake.calls_to("chat.update")[-1]
+    assert {u.payload["ts"] for u in slack.fake.calls_to("chat.update")} == {final.payload["ts"]}
+    assert final.payload["text"].startswith("NOT READY — BLOCKED")  # text travels with blocks
+    body = json.dumps(final.payload["blocks"])
+    assert "Top blockers" in body
+    assert "preflight_rerun" in body and "preflight_show_section" in body
+    assert "preflight_signoff_open" in body
+    assert validate_outbound(slack.fake.calls) == []
+    # every check ran once and was stored
+    assert set(slack.store.latest_results()) == set(registry.all_checks())
+
+
+def test_status_updates_at_most_once_a_second(slack: SlackApp) -> None:
+    def slow(ctx: CheckContext) -> Result:
+        time.sleep(0.25)
+        return Result(Status.PASS, "slow but fine")
+
+    checks = [Check(id=f"zz_slow_{i}", title="slow", section="Test", run=slow) for i in range(8)]
+    for check in checks:
+        registry.register(check)
+    try:
+        slack.reply("status")
+        slack.settle()
+    finally:
+        for check in checks:
+            registry.unregister(check.id)
+    updates = slack.fake.calls_to("chat.update")
+    progress = updates[:-1]
+    for a, b in zip(progress, progress[1:], strict=False):
+        assert b.at - a.at >= 0.95
+
+
+def test_status_of_a_section_runs_only_its_checks(slack: SlackApp) -> None:
+    slack.reply("status security")
+    slack.settle()
+    final = slack.fake.calls_to("chat.update")[-1]
+    assert "SECURITY" in json.dumps(final.payload["blocks"]).upper()
+    ran = set(slack.store.latest_results())
+    assert "tls_certificate" in ran and "db_connect" not in ran
+
+
+def test_status_of_an_unknown_section_says_which_exist(slack: SlackApp) -> None:
+    reply = slack.reply("status nosuchsection")
+    assert "No section matches" in reply["text"] and "Security Requirements" in reply["text"]
+    assert slack.fake.calls_to("chat.postMessage") == []
+
+
+def test_status_falls_back_to_a_private_reply_when_the_bot_is_not_in_the_channel(
+    slack: SlackApp,
+) -> None:
+    slack.fake.error_next("chat.postMessage", error="not_in_channel")
+    slack.reply("status")
+    slack.settle()
+    replies = slack.fake.calls_to("response_url")
+    assert replies and replies[-1].payload["text"].startswith("NOT READY")
+
+
+def test_item_shows_state_kind_and_how_to_verify(slack: SlackApp) -> None:
+    reply = slack.reply("item domain-dns/ssl-certificate-obtained")
+    body = json.dumps(reply["blocks"])
+    assert "automated" in body and "tls_certificate" in body
+    assert "How to verify" in body and "openssl s_client" in body
+
+
+def test_item_with_an_ambiguous_reference_lists_candidates(slack: SlackApp) -> None:
+    reply = slack.reply("item backup")
+    assert "matches" in reply["text"] and "•" in reply["text"]
+
+
+def test_signoff_and_unsign_are_stored_and_confirmed(slack: SlackApp) -> None:
+    reply = slack.reply("signoff phase-3-status/all-tests-passing CI is green")
+    assert "Signed off `phase-3-status/all-tests-passing`" in reply["text"]
+    standing = slack.store.signoffs()["phase-3-status/all-tests-passing"]
+    assert [(s.user, s.note) for s in standing] == [("U123", "CI is green")]
+    assert "Withdrew" in slack.reply("unsign phase-3-status/all-tests-passing")["text"]
+    assert "phase-3-status/all-tests-passing" not in slack.store.signoffs()
+    assert "nothing changed" in slack.reply("unsign phase-3-status/all-tests-passing")["text"]
+
+
+def test_assign_needs_a_mention_and_fills_the_assignees_home(slack: SlackApp) -> None:
+    assert "mention the person" in slack.reply("assign phase-3-status/all-tests-passing bob")["text"]
+    reply = slack.reply("assign phase-3-status/all-tests-passing <@U777|bob>")
+    assert "Assigned `phase-3-status/all-tests-passing` to <@U777>" in reply["text"]
+    slack.home("U777")
+    view = slack.fake.wait_for("views.publish")[0].payload["view"]
+    assert "phase-3-status/all-tests-passing" in json.dumps(view)
+
+
+def test_gate_says_blocked_with_the_count(slack: SlackApp) -> None:
+    reply = slack.reply("gate")
+    assert "*BLOCKED*" in reply["text"] and "items block the launch" in reply["text"]
+
+
+def test_check_runs_named_checks_and_answers_privately(slack: SlackApp) -> None:
+    assert slack.reply("check env_config")["text"] == "Running 1 checks…"
+    call = slack.fake.wait_for("response_url")[0]
+    assert "env_config" in json.dumps(call.payload["blocks"])
+    assert "No check or section" in slack.reply("check nonesuch")["text"]
+
+
+def test_active_checks_need_an_admin_and_refusals_are_audited(slack: SlackApp) -> None:
+    reply = slack.reply("check load_test active")
+    assert "only Preflight admins" in reply["text"]
+    refused = [e for e in slack.store.audit_log() if e.action == "check_active"]
+    assert refused and refused[0].allowed is False and refused[0].actor == "U123"
+    assert slack.reply("check load_test active", user=ADMIN)["text"] == "Running 1 checks…"
+
+
+def test_export_uploads_the_checklist_as_a_file(slack: SlackApp) -> None:
+    slack.reply("signoff phase-3-status/all-tests-passing")
+    slack.reply("export markdown")
+    complete = slack.fake.wait_for("files.completeUploadExternal")[0]
+    assert complete.payload["channel_id"] == "C123"
+    upload = slack.fake.calls_to("file_upload")[0]
+    assert b"phase-3-status/all-tests-passing" in upload.raw
+    assert "Usage" in slack.reply("export pdf")["text"]
+
+
+def test_app_home_shows_readiness_and_open_decisions(slack: SlackApp) -> None:
+    slack.home("U123")
+    call = slack.fake.wait_for("views.publish")[0]
+    assert call.payload["user_id"] == "U123"
+    text = json.dumps(call.payload["view"])
+    assert "NOT READY" in text and "Open decisions (9)" in text
+    assert validate_outbound(slack.fake.calls) == []
