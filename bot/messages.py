@@ -7,6 +7,8 @@ Anything a user typed is escaped before it is echoed, so nobody can make the bot
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from bot.readiness import Gate, Readiness
 from checks.base import Status
 
@@ -61,7 +63,7 @@ def help_preflight(unknown: str | None = None) -> str:
     return (
         f"{lead}*Preflight* — is the launch ready?\n"
         "• `/preflight status [section]` — run the checks and show readiness and blockers\n"
-        "• `/preflight check [ID|section|all]` — run checks now, e.g. `/preflight check tls_certificate`\n"
+        "• `/preflight check [ID|section|all]` — run checks now (`/preflight check tls_certificate`)\n"
         "• `/preflight item ID` — one item: state, evidence, sign-offs, how to verify\n"
         "• `/preflight signoff ID [note]` · `/preflight unsign ID`\n"
         "• `/preflight assign ID @person` — who should sign it off\n"
@@ -79,7 +81,7 @@ def help_decide(unknown: str | None = None) -> str:
         "• `/decide` — list the decisions and the votes so far\n"
         "• `/decide TOPIC` — one decision: options, votes, state (e.g. `/decide email`)\n"
         "• `/decide TOPIC OPTION` — vote, or change your vote (e.g. `/decide email SES`)\n"
-        "• `/decide TOPIC close OPTION [rationale]` — deciders only: close it and write the record\n"
+        "• `/decide TOPIC close OPTION [why]` — deciders only: close it and write the record\n"
         "• `/decide TOPIC reopen [reason]` — deciders only\n"
         "• `/decide TOPIC record` — the decision record (ADR) as Markdown"
     )
@@ -112,3 +114,140 @@ def unexpected_error(correlation_id: str) -> str:
 def ambiguous(message: str, candidates: list[str]) -> str:
     listed = "\n".join(f"• `{escape(c)}`" for c in candidates)
     return f"{escape(message)}\n{listed}"
+
+
+# ---- readiness digests (bot/digests.py) ------------------------------------------------------
+
+DIGEST_ITEM_DONE = frozenset({"done", "n/a"})
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def digest_when(when: datetime | None) -> str:
+    """A time Slack shows in each reader's own time zone (UTC where it cannot)."""
+    if when is None:
+        return "the last digest"
+    return (
+        f"<!date^{int(when.timestamp())}^{{date_short_pretty}} at {{time}}|"
+        f"{when:%Y-%m-%d %H:%M} UTC>"
+    )
+
+
+def digest_bad_schedule(text: str) -> str:
+    """Raw text (the edges escape error messages), shortened to one line."""
+    flat = " ".join(text.split())
+    if len(flat) > MAX_ECHO:
+        flat = flat[: MAX_ECHO - 1] + "…"
+    shown = f"“{flat}” is not" if flat else "That is not"
+    return f"{shown} a time of day. Give HH:MM on a 24-hour clock in UTC, e.g. `09:00` or `17:30`."
+
+
+def digest_not_posted(error: str) -> str:
+    hint = (
+        " Invite me to the channel (`/invite @Preflight`) and try again."
+        if error in ("not_in_channel", "channel_not_found")
+        else ""
+    )
+    return f"I could not post the digest here: Slack said `{error}`.{hint}"
+
+
+def digest_title() -> str:
+    return "Preflight readiness digest"
+
+
+def digest_text(readiness: Readiness, changed: bool | None) -> str:
+    """The notification text; `changed` is None for a channel's first digest."""
+    tail = ""
+    if changed is not None:
+        tail = (
+            " — changed since the last digest" if changed else " — no changes since the last digest"
+        )
+    return f"Preflight digest: {headline(readiness)}{tail}"
+
+
+def digest_headline(readiness: Readiness) -> str:
+    icon = ":rocket:" if readiness.gate is Gate.READY else ":no_entry:"
+    return f"{icon} *{escape(headline(readiness))}*"
+
+
+def digest_blockers_heading(count: int) -> str:
+    return f"*Top blockers* ({count})"
+
+
+def digest_more_blockers(count: int) -> str:
+    return f"… and {count} more: `/preflight status` lists them all"
+
+
+def digest_first() -> str:
+    return (
+        "*First digest* for this channel. From the next one on, this part says what "
+        "changed in between."
+    )
+
+
+def digest_changes_heading(since: datetime | None) -> str:
+    return f"*What changed since {digest_when(since)}*"
+
+
+def digest_no_changes(since: datetime | None) -> str:
+    return f"No changes since {digest_when(since)}."
+
+
+def digest_gate_changed(old: str, new: str) -> str:
+    if new == Gate.READY.value:
+        return f":rocket: Gate: {escape(old)} → *READY TO DEPLOY*"
+    return f":no_entry: Gate: {escape(old)} → *{escape(new)}*"
+
+
+def digest_progress_changed(old_done: int, old_of: int, done: int, of: int) -> str:
+    return f":bar_chart: Items done: {old_done}/{old_of} → {done}/{of}"
+
+
+def digest_item_changed(item_id: str, old: str, new: str) -> str:
+    ref = f"`{escape(item_id)}`"
+    if new == "done":
+        return f":white_check_mark: {ref} done"
+    if new == "n/a":
+        return f":white_circle: {ref} marked not applicable"
+    if old in DIGEST_ITEM_DONE:
+        return f":rewind: {ref} no longer done (now {escape(new)})"
+    if new == "failing":
+        return f":red_circle: {ref} now failing"
+    if new == "stale":
+        return f":hourglass: {ref} check result went stale"
+    return f"• {ref}: {escape(old)} → {escape(new)}"
+
+
+def digest_check_changed(check_id: str, old: str | None, new: str) -> str:
+    try:
+        icon = STATUS_EMOJI[Status(new)]
+    except ValueError:
+        icon = "•"
+    was = escape(old) if old else "no result"
+    return f"{icon} *{escape(check_id)}* {was} → {escape(new)}"
+
+
+def digest_decision_closed(decision_id: str) -> str:
+    return f":ballot_box_with_check: Decision `{escape(decision_id)}` closed"
+
+
+def digest_decision_reopened(decision_id: str) -> str:
+    return f":leftwards_arrow_with_hook: Decision `{escape(decision_id)}` reopened"
+
+
+def digest_checklist_changed(added: int, removed: int) -> str:
+    return f":page_facing_up: Checklist updated: {_plural(added, 'item')} added, {removed} removed"
+
+
+def digest_more_changes(count: int) -> str:
+    return f"… and {_plural(count, 'more change')}: `/preflight status` shows where things stand"
+
+
+def digest_footer(readiness: Readiness) -> str:
+    return (
+        f"Decisions: {len(readiness.decisions_open)} open, "
+        f"{len(readiness.decisions_closed)} closed · `/preflight digest unsubscribe` stops "
+        f"these digests · {digest_when(readiness.computed_at)}"
+    )

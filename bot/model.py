@@ -71,6 +71,7 @@ class Runbook:
     title: str  # e.g. "If Deployment Fails"
     steps: tuple[str, ...]
     source: str = "checklist"  # or the runbook file's path
+    section: str = ""  # the `##` section it came from, e.g. "EMERGENCY PROCEDURES"; "" for files
 
 
 @dataclass(frozen=True)

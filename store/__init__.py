@@ -1,0 +1,51 @@
+"""Persistence: the only package with SQL. SQLite via sqlite-utils; events in, state derived."""
+
+from store.db import open_database
+from store.errors import (
+    DecisionClosed,
+    DecisionNotClosed,
+    DuplicateItem,
+    RunEnded,
+    StoreError,
+    UnknownAction,
+    UnknownDecision,
+    UnknownItem,
+    UnknownOption,
+    UnknownRun,
+)
+from store.records import (
+    Assignment,
+    AuditEntry,
+    DecisionState,
+    ImportReport,
+    RunbookRun,
+    Signoff,
+    StepEvent,
+    Subscription,
+    Vote,
+)
+from store.sqlite import Store
+
+__all__ = [
+    "Assignment",
+    "AuditEntry",
+    "DecisionClosed",
+    "DecisionNotClosed",
+    "DecisionState",
+    "DuplicateItem",
+    "ImportReport",
+    "RunEnded",
+    "RunbookRun",
+    "Signoff",
+    "StepEvent",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "UnknownAction",
+    "UnknownDecision",
+    "UnknownItem",
+    "UnknownOption",
+    "UnknownRun",
+    "Vote",
+    "open_database",
+]

@@ -1,0 +1,241 @@
+"""Export a checklist with its sign-offs: Markdown that re-imports to the same items, or JSON.
+
+The Markdown keeps the headings, writes every item with its explicit `<!-- id: ... -->` so ids
+survive any later edit, ticks items that have sign-offs and says who signed off when
+(" — signed off by alice (2026-11-27 10:00 UTC)"), which bot/checklist.py strips on import.
+Decisions, runbooks, verify blocks and env templates are written in the forms the importer reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence, Set
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.checklist import runbook_id, slugify
+from bot.model import Checklist, Item, Runbook
+
+Signoffs = Mapping[str, Sequence[tuple[str, datetime, str]]]
+
+ENV_SECTION = "ENVIRONMENT TEMPLATES"
+DECISION_SECTION = "DECISION TRACKING"
+TARGETS_SECTION = "TARGETS"
+RUNBOOK_SECTION = "RUNBOOKS"  # for runbooks that do not say which section they came from
+
+
+def _stamp(when: datetime) -> str:
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _one_line(text: str) -> str:
+    # A newline would end the list item (or heading) the text is written into.
+    return re.sub(r"\s+", " ", text).strip()
+
+
+_STAMP_IN_NAME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC)\)")
+
+
+def _who(user: str) -> str:
+    # A "—" or a "(time stamp)" in a name would be read as part of the sign-off suffix.
+    name = _STAMP_IN_NAME.sub(r"[\1]", _one_line(user).replace("—", "-"))
+    return name or "?"
+
+
+def _signoff_suffix(entries: Sequence[tuple[str, datetime, str]]) -> str:
+    if not entries:
+        return ""
+    who = ", ".join(f"{_who(user)} ({_stamp(at)})" for user, at, _ in entries)
+    return f" — signed off by {who}"
+
+
+def _fence(code: str, language: str) -> list[str]:
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return [f"{ticks}{language}", *code.split("\n"), ticks]
+
+
+def _heading_lines(old: tuple[str, ...], new: tuple[str, ...], base_level: int) -> list[str]:
+    """Headings to go from path old to path new; path[0] is at base_level."""
+    common = 0
+    while common < min(len(old), len(new)) and old[common] == new[common]:
+        common += 1
+    if common == len(new) and len(old) == len(new):
+        return []
+    if common == len(new):  # going back up to an ancestor: repeat its heading
+        common = len(new) - 1
+    out: list[str] = []
+    for depth in range(max(common, 0), len(new)):
+        level = min(base_level + depth, 6)
+        out += ["", f"{'#' * level} {new[depth]}", ""]
+    return out
+
+
+def _duration(minutes: int) -> str:
+    if minutes and minutes % 60 == 0:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _target_lines(checklist: Checklist) -> list[str]:
+    """The stated targets, in the words the importer's patterns read."""
+    t = checklist.targets
+    stated = [
+        f"RTO: {_duration(t.rto_minutes)}" if t.rto_minutes is not None else None,
+        f"RPO: {_duration(t.rpo_minutes)}" if t.rpo_minutes is not None else None,
+        f"95th percentile response time < {t.p95_ms}ms" if t.p95_ms is not None else None,
+        f"{t.error_rate_percent:g}% error rate" if t.error_rate_percent is not None else None,
+        (
+            f"Backup retention: {t.backup_retention_days} days"
+            if t.backup_retention_days is not None
+            else None
+        ),
+    ]
+    found = [f"- {s}" for s in stated if s]
+    return ["", f"## {TARGETS_SECTION}", "", *found] if found else []
+
+
+def render_markdown(checklist: Checklist, signoffs: Signoffs) -> str:
+    """The checklist as Markdown with sign-offs shown; importing it gives the same items."""
+    lines: list[str] = []
+    if checklist.title:
+        lines += [f"# {checklist.title}", ""]
+
+    children: dict[str, list[Item]] = {}
+    for item in checklist.items:
+        if item.parent_id:
+            children.setdefault(item.parent_id, []).append(item)
+    section_of_path = {i.path: i.section for i in checklist.items}
+
+    def item_lines(item: Item, depth: int) -> list[str]:
+        pad = "  " * depth
+        entries = signoffs.get(item.id, ())
+        box = "x" if entries else " "
+        text = _one_line(item.text)
+        out = [f"{pad}- [{box}] {text}{_signoff_suffix(entries)} <!-- id: {item.id} -->"]
+        out += [f"{pad}  - {_one_line(d)}" for d in item.details]
+        out += [
+            f"{pad}  - Sign-off note ({_who(user)}): {_one_line(note)}"
+            for user, _, note in entries
+            if note.strip()
+        ]
+        for child in children.get(item.id, ()):
+            out += item_lines(child, depth + 1)
+        return out
+
+    # Items and verify blocks in document order, each under its own headings.
+    known = {i.id for i in checklist.items}
+    blocks: list[tuple[int, int, Any]] = [
+        (i.line, 0, i) for i in checklist.items if not i.parent_id or i.parent_id not in known
+    ]
+    blocks += [(v.line, 1, v) for v in checklist.verify_blocks]
+    blocks.sort(key=lambda b: (b[0], b[1]))
+    current: tuple[str, ...] = ()
+    for _, kind, obj in blocks:
+        if kind == 0:
+            path, section = obj.path, obj.section
+        else:
+            path = obj.section_path
+            section = section_of_path.get(path, path[0] if path else "")
+        base = 2 if section else 3
+        heads = _heading_lines(current, path, base)
+        if heads:
+            lines += heads
+            current = path
+        if kind == 0:
+            lines += item_lines(obj, 0)
+        else:
+            # A blank line first: a label right after a list item would continue its text.
+            lines.append("")
+            if obj.label:
+                lines.append(f"**{_one_line(obj.label)}:**")
+            lines += [*_fence(obj.code, obj.language), ""]
+
+    if checklist.env_templates:
+        lines += ["", f"## {ENV_SECTION}"]
+        for key, names in checklist.env_templates.items():
+            lines += [
+                "",
+                f"### {key.capitalize()} (.env)",
+                *_fence("\n".join(f"{n}=" for n in names), "bash"),
+            ]
+
+    if checklist.decisions:
+        lines += ["", f"## {DECISION_SECTION}", ""]
+        for n, decision in enumerate(checklist.decisions, 1):
+            marker = f"{n}. "
+            topic = f"**{_one_line(decision.topic)}**"
+            if decision.item_id is None and decision.question != decision.topic:
+                topic += f": {_one_line(decision.question)}"
+            if slugify(decision.topic) != decision.id:
+                topic += f" <!-- id: {decision.id} -->"
+            lines.append(f"{marker}{topic}")
+            pad = " " * len(marker)
+            lines += [f"{pad}- [ ] {_one_line(o.label)}" for o in decision.options]
+            lines.append("")
+
+    by_section: dict[str, list[Runbook]] = {}
+    for runbook in checklist.runbooks:
+        if not runbook.section and runbook.source != "checklist":
+            continue  # a runbook file: it lives in its own file, not in the checklist
+        by_section.setdefault(runbook.section or RUNBOOK_SECTION, []).append(runbook)
+    for section, runbooks in by_section.items():
+        lines += ["", f"## {section}"]
+        for runbook in runbooks:
+            title = _one_line(runbook.title)
+            if runbook_id(title) != runbook.id:
+                title += f" <!-- id: {runbook.id} -->"
+            lines += ["", f"### {title}", ""]
+            lines += [f"{n}. {_one_line(step)}" for n, step in enumerate(runbook.steps, 1)]
+
+    lines += _target_lines(checklist)
+    text = "\n".join(lines).strip("\n")
+    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, Any]:
+    """Plain JSON-ready data; `done` holds the ids of items the readiness layer counts as done.
+    `claimed` comes from the items (a ✅ in the text), never from `done`."""
+    t = checklist.targets
+    return {
+        "title": checklist.title,
+        "sections": list(checklist.sections),
+        "items": [
+            {
+                "id": i.id,
+                "section": i.section,
+                "path": list(i.path),
+                "text": i.text,
+                "kind": i.kind.value,
+                "done": i.id in done,
+                "claimed": i.claimed,
+                "parent_id": i.parent_id,
+                "decision_id": i.decision_id,
+                "condition": i.condition,
+            }
+            for i in checklist.items
+        ],
+        "decisions": [
+            {
+                "id": d.id,
+                "topic": d.topic,
+                "question": d.question,
+                "item_id": d.item_id,
+                "options": [o.label for o in d.options],
+            }
+            for d in checklist.decisions
+        ],
+        "runbooks": [
+            {"id": r.id, "title": r.title, "steps": list(r.steps)} for r in checklist.runbooks
+        ],
+        "targets": {
+            "rto_minutes": t.rto_minutes,
+            "rpo_minutes": t.rpo_minutes,
+            "p95_ms": t.p95_ms,
+            "error_rate_percent": t.error_rate_percent,
+            "backup_retention_days": t.backup_retention_days,
+        },
+    }

@@ -1,0 +1,43 @@
+"""What the store refuses, by name; the edges (handlers, CLI) word it for people."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class UnknownItem(StoreError):
+    """No item with this id in the current checklist version."""
+
+
+class UnknownDecision(StoreError):
+    """No decision with this id in the current checklist version."""
+
+
+class UnknownOption(StoreError):
+    """The decision has no option with this id."""
+
+
+class DecisionClosed(StoreError):
+    """The decision is closed: reopen it before voting or closing it again."""
+
+
+class DecisionNotClosed(StoreError):
+    """The decision is not closed, so it cannot be reopened."""
+
+
+class UnknownRun(StoreError):
+    """No runbook run with this id."""
+
+
+class RunEnded(StoreError):
+    """The runbook run has ended and takes no more steps."""
+
+
+class UnknownAction(StoreError, ValueError):
+    """Not a runbook step action (done, skip, note, undo)."""
+
+
+class DuplicateItem(StoreError, ValueError):
+    """The checklist holds two items (or decisions, or options) with one id."""
