@@ -26,6 +26,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 import handlers
+from bot import live_status
 from bot import messages as m
 from bot.services import Services
 
@@ -63,7 +64,9 @@ class UsergroupCache:
             if hit and time.monotonic() - hit[0] < USERGROUP_CACHE_S:
                 return hit[1]
         try:
-            users = set(self._client.usergroups_users_list(usergroup=group_id).get("users", []))
+            users: set[str] = set(
+                self._client.usergroups_users_list(usergroup=group_id).get("users", [])
+            )
         except SlackApiError:
             log.warning("cannot read user group %s; treating it as empty", group_id)
             users = set()
@@ -135,7 +138,8 @@ def request_key(body: dict[str, Any]) -> str | None:
         return f"event:{body['event_id']}"
     if body.get("type") == "block_actions":
         action = (body.get("actions") or [{}])[0]
-        return f"action:{body.get('user', {}).get('id')}:{action.get('action_ts')}:{action.get('action_id')}"
+        user = (body.get("user") or {}).get("id")
+        return f"action:{user}:{action.get('action_ts')}:{action.get('action_id')}"
     if body.get("type") == "view_submission":
         view = body.get("view") or {}
         return f"view:{view.get('id')}:{view.get('hash')}"
@@ -170,12 +174,16 @@ def build_app(
     )
     work = WorkPool(work_workers or settings.preflight_checks_workers, "preflight-work")
     usergroups = UsergroupCache(client)
+    status_runs = live_status.StatusRuns()
 
     @app.middleware
-    def inject(context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]) -> BoltResponse:
+    def inject(
+        context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
         context["services"] = services
         context["work"] = work
         context["usergroups"] = usergroups
+        context["status_runs"] = status_runs
         context["correlation_id"] = uuid.uuid4().hex[:10]
         return next()
 
@@ -186,16 +194,23 @@ def build_app(
         """A retried or repeated delivery is acknowledged and otherwise ignored."""
         key = request_key(body)
         if key is not None and not services.store.claim_request("seen:" + key):
-            log.info("duplicate delivery %s ignored (retry %s)", key,
-                     request.headers.get("x-slack-retry-num", ["-"])[0])
+            log.info(
+                "duplicate delivery %s ignored (retry %s)",
+                key,
+                request.headers.get("x-slack-retry-num", ["-"])[0],
+            )
             return BoltResponse(status=200, body="")
         return next()
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> BoltResponse:
         ref = context.get("correlation_id") or uuid.uuid4().hex[:10]
-        log.error("unhandled %s (ref %s)", type(error).__name__, ref,
-                  exc_info=(type(error), error, error.__traceback__))
+        log.error(
+            "unhandled %s (ref %s)",
+            type(error).__name__,
+            ref,
+            exc_info=(type(error), error, error.__traceback__),
+        )
         _tell_user(client, body, m.unexpected_error(ref))
         return BoltResponse(status=200, body="")
 

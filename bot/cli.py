@@ -20,6 +20,7 @@ from rich.table import Table
 
 from bot import messages
 from bot.checklist import ChecklistError
+from bot.decisions import option_label, tally
 from bot.errors import AmbiguousRef, PreflightError
 from bot.export import render_markdown, to_json
 from bot.readiness import Gate, Readiness
@@ -40,14 +41,15 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 DbOption = Annotated[
-    Path | None, typer.Option("--db", help="SQLite store (default: $PREFLIGHT_DB or ./preflight.db)")
+    Path | None,
+    typer.Option("--db", help="SQLite store (default: $PREFLIGHT_DB or ./preflight.db)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 UserOption = Annotated[str, typer.Option("--as", help="Who is doing this (recorded)")]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"preflight: {message}", markup=False, highlight=False)
+    err.print(f"preflight: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -74,7 +76,9 @@ def _services(db: Path | None) -> Services:
 def _run_checks_with_progress(services: Services, checks: list[Any], active: bool) -> list[Result]:
     if not out.is_terminal:
         return services.run_checks(checks, allow_active=active)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as p:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True
+    ) as p:
         task = p.add_task(f"running {len(checks)} checks…", total=len(checks))
 
         def advance(result: Result) -> None:
@@ -99,7 +103,9 @@ def _print_status(r: Readiness) -> None:
     if r.blockers:
         out.print(f"[bold]Top blockers[/bold] ({len(r.blockers)} in all):")
         for b in r.blockers[:10]:
-            out.print(f"  • {b.item.id} — {b.reason}", markup=False, highlight=False, soft_wrap=True)
+            out.print(
+                f"  • {b.item.id} — {b.reason}", markup=False, highlight=False, soft_wrap=True
+            )
 
 
 @app.callback(invoke_without_command=True)
@@ -155,13 +161,15 @@ def gate(
         raise typer.Exit(0)
     out.print(f"BLOCKED: {len(readiness.blockers)} items", highlight=False)
     for b in readiness.blockers:
-        out.print(f"  • {b.item.id} — {b.reason}", markup=False, highlight=False)
+        out.print(f"  • {b.item.id} — {b.reason}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
 @app.command()
 def check(
-    ids: Annotated[list[str] | None, typer.Argument(help="Check ids or a section (default all)")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Check ids or a section (default all)")
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     list_: Annotated[bool, typer.Option("--list", help="List checks and their settings")] = False,
@@ -196,10 +204,21 @@ def _result_json(r: Result) -> dict[str, Any]:
 def _list_checks(as_json: bool) -> None:
     checks = registry.all_checks().values()
     if as_json:
-        out.print_json(json.dumps([
-            {"id": c.id, "title": c.title, "section": c.section, "settings": list(c.settings),
-             "active": c.active, "blocking": c.blocking} for c in checks
-        ]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": c.id,
+                        "title": c.title,
+                        "section": c.section,
+                        "settings": list(c.settings),
+                        "active": c.active,
+                        "blocking": c.blocking,
+                    }
+                    for c in checks
+                ]
+            )
+        )
         return
     table = Table("id", "title", "settings", box=None)
     for c in checks:
@@ -208,7 +227,9 @@ def _list_checks(as_json: bool) -> None:
 
 
 @app.command(name="import")
-def import_(path: Annotated[Path, typer.Argument(help="A Markdown checklist")], db: DbOption = None) -> None:
+def import_(
+    path: Annotated[Path, typer.Argument(help="A Markdown checklist")], db: DbOption = None
+) -> None:
     """Import a checklist: summary of the items added, changed and removed."""
     from bot.checklist import read_checklist_file
 
@@ -221,7 +242,8 @@ def import_(path: Annotated[Path, typer.Argument(help="A Markdown checklist")], 
         f"Imported {path.name}: version {report.version}, {len(report.added)} added, "
         f"{len(report.changed)} changed, {len(report.removed)} removed, "
         f"{report.unchanged} unchanged.",
-        markup=False, highlight=False,
+        markup=False,
+        highlight=False,
     )
     for label, ids in (("removed", report.removed), ("changed", report.changed)):
         for item_id in ids[:20]:
@@ -256,9 +278,13 @@ def export(
 
 @app.command()
 def signoff(
-    item: str, user: UserOption, db: DbOption = None,
+    item: str,
+    user: UserOption,
+    db: DbOption = None,
     note: Annotated[str, typer.Option(help="Evidence or a remark")] = "",
-    na: Annotated[str | None, typer.Option("--na", help="Mark not applicable, with a reason")] = None,
+    na: Annotated[
+        str | None, typer.Option("--na", help="Mark not applicable, with a reason")
+    ] = None,
 ) -> None:
     """Sign off an item (or mark it not applicable)."""
     services = _services(db)
@@ -286,7 +312,10 @@ def vote(topic: str, option: str, user: UserOption, db: DbOption = None) -> None
 
 @app.command()
 def decide(
-    topic: str, option: str, user: UserOption, db: DbOption = None,
+    topic: str,
+    option: str,
+    user: UserOption,
+    db: DbOption = None,
     rationale: Annotated[str, typer.Option(help="Why this option")] = "",
 ) -> None:
     """Close a decision with the chosen option (the terminal is trusted as a decider)."""
@@ -302,23 +331,28 @@ def decisions(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Open and closed decisions with their options and votes."""
     services = _services(db)
     states = services.store.decision_states()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for d in services.checklist.decisions:
         st = states.get(d.id)
         votes = services.store.votes(d.id)
-        tally = {o.label: sum(1 for v in votes.values() if v == o.id) for o in d.options}
-        rows.append({
-            "id": d.id, "topic": d.topic, "status": st.status if st else "open",
-            "chosen": st.chosen if st else None, "votes": tally,
-        })
+        rows.append(
+            {
+                "id": d.id,
+                "topic": d.topic,
+                "status": st.status if st else "open",
+                "chosen": option_label(d, st.chosen) if st else None,
+                "votes": {label: count for label, count, _ in tally(d, votes)},
+            }
+        )
     if as_json:
         out.print_json(json.dumps(rows))
         return
     for row in rows:
-        tally = ", ".join(f"{k} {v}" for k, v in row["votes"].items())
+        counts = ", ".join(f"{k} {v}" for k, v in row["votes"].items())
         chosen = f" → {row['chosen']}" if row["chosen"] else ""
-        out.print(f"{row['id']:22} {row['status']:9}{chosen}  [{tally}]", markup=False,
-                  highlight=False)
+        out.print(
+            f"{row['id']:22} {row['status']:9}{chosen}  [{counts}]", markup=False, highlight=False
+        )
 
 
 @app.command()

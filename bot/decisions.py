@@ -14,8 +14,11 @@ from store import DecisionState
 def tally(decision: Decision, votes: Mapping[str, str]) -> list[tuple[str, int, list[str]]]:
     """(option label, count, voters) for every option, most votes first, ties in document order."""
     rows = [
-        (o.label, sum(1 for v in votes.values() if v == o.id),
-         sorted(u for u, v in votes.items() if v == o.id))
+        (
+            o.label,
+            sum(1 for v in votes.values() if v == o.id),
+            sorted(u for u, v in votes.items() if v == o.id),
+        )
         for o in decision.options
     ]
     return sorted(rows, key=lambda r: -r[1])
@@ -39,8 +42,15 @@ def record_markdown(decision: Decision, state: DecisionState, votes: Mapping[str
     ]
     if state.supersedes:
         lines.append(f"* Supersedes: {option_label(decision, state.supersedes)}")
-    lines += ["", "## Context and Problem Statement", "", decision.question, "",
-              "## Considered Options", ""]
+    lines += [
+        "",
+        "## Context and Problem Statement",
+        "",
+        decision.question,
+        "",
+        "## Considered Options",
+        "",
+    ]
     lines += [f"* {o.label}" for o in decision.options]
     lines += ["", "## Decision Outcome", ""]
     if chosen:
@@ -49,6 +59,8 @@ def record_markdown(decision: Decision, state: DecisionState, votes: Mapping[str
     else:
         lines.append("Not decided yet.")
     lines += ["", "## Votes", "", "| Option | Votes | Voters |", "| --- | --- | --- |"]
-    lines += [f"| {label} | {count} | {', '.join(voters) or '—'} |"
-              for label, count, voters in tally(decision, votes)]
+    lines += [
+        f"| {label} | {count} | {', '.join(voters) or '—'} |"
+        for label, count, voters in tally(decision, votes)
+    ]
     return "\n".join(lines) + "\n"

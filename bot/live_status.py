@@ -1,7 +1,10 @@
 """The live `/preflight status` message: posted once, then updated as check results arrive.
 
-Runs after the ack, in the work pool. Updates are throttled to one a second (Slack's chat.update
-tier allows about that per channel) and the last one always carries the final verdict.
+Runs after the ack, in the work pool. Check results are global, not per request, so status
+requests that arrive while a run is in flight join it instead of starting another ("single
+flight"): ten people typing `/preflight status` at launch time cost one run of the checks, and
+the work pool stays free for everything else. Each message is updated at most once a second
+(Slack's chat.update allows about that) and its last update carries the final verdict.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_sdk import WebClient
@@ -18,17 +22,20 @@ from slack_sdk.errors import SlackApiError
 from bot import messages as m
 from bot import views
 from bot.errors import UnknownCheck
+from bot.readiness import Readiness
 from bot.services import Services
+from checks import registry
 from checks.base import Check, Result
 
 log = logging.getLogger("preflight.status")
 UPDATE_INTERVAL_S = 1.0
+# A run that finished this recently answers new status requests without probing the targets
+# again (the "Re-run checks" button always runs afresh).
+RECENT_S = 10.0
 
 
 def checks_for_section(services: Services, section: str | None) -> list[Check]:
     """All checks, or those bound to items of the checklist sections matching `section`."""
-    from checks import registry
-
     checks = registry.all_checks()
     if not section:
         return list(checks.values())
@@ -36,63 +43,206 @@ def checks_for_section(services: Services, section: str | None) -> list[Check]:
     titles = [t for t in services.checklist.sections if needle in t.lower()]
     if not titles:
         raise UnknownCheck(
-            f"No section matches “{section[:80]}”. Sections: "
+            f"No section matches “{m.echo(section)}”. Sections: "
             + ", ".join(t.title() for t in services.checklist.sections)
         )
     ids = {c for i in services.checklist.items if i.section in titles for c in i.checks}
     return [checks[c] for c in sorted(ids) if c in checks]
 
 
-def run(
-    client: WebClient,
-    services: Services,
-    channel: str,
-    user: str,
-    section: str | None,
-    checks: list[Check],
-    respond: Callable[..., Any],
-) -> None:
-    before = services.readiness()
-    results: list[Result] = []
+@dataclass
+class _Watcher:
+    """One status message following a run."""
+
+    client: WebClient
+    channel: str
+    section: str | None
+    respond: Callable[..., Any]
+    ts: str | None = None
+    last_update: float = 0.0
+
+
+@dataclass
+class _Run:
+    check_ids: frozenset[str]
+    total: int
+    before: Readiness
+    results: list[Result] = field(default_factory=list)
+    watchers: list[_Watcher] = field(default_factory=list)
+    final: tuple[Readiness, list[Result]] | None = None
+    finished_at: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Final blocks per section filter: rendered once however many messages watch the run.
+    rendered: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def final_blocks(self, section: str | None) -> list[dict[str, Any]]:
+        assert self.final is not None
+        with self.lock:
+            blocks = self.rendered.get(section)
+        if blocks is None:
+            blocks = views.status_final(*self.final, section)
+            with self.lock:
+                self.rendered[section] = blocks
+        return blocks
+
+
+class StatusRuns:
+    """At most one run of a given set of checks in flight; later requests watch it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: list[_Run] = []  # in flight, and finished within RECENT_S
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        self._current = [
+            r for r in self._current if r.finished_at is None or now - r.finished_at < RECENT_S
+        ]
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._current)
+
+    def watched(self, channel: str, section: str | None, checks: list[Check]) -> str | None:
+        """ "running" or "recent" when a run of these checks already has a message for this
+        channel and section (a new one would add nothing but noise), else None."""
+        wanted = frozenset(c.id for c in checks)
+        with self._lock:
+            self._prune()
+            runs = [r for r in self._current if wanted <= r.check_ids]
+        for run in reversed(runs):
+            with run.lock:
+                if any(w.channel == channel and w.section == section for w in run.watchers):
+                    return "running" if run.finished_at is None else "recent"
+        return None
+
+    def run(
+        self,
+        client: WebClient,
+        services: Services,
+        channel: str,
+        section: str | None,
+        checks: list[Check],
+        respond: Callable[..., Any],
+        *,
+        fresh: bool = False,
+    ) -> None:
+        """Show a status message in channel, following a run of checks (or a recent one)."""
+        wanted = frozenset(c.id for c in checks)
+        with self._lock:
+            self._prune()
+            candidates = [r for r in self._current if wanted <= r.check_ids]
+            if fresh:
+                candidates = [r for r in candidates if r.finished_at is None]
+            shared = candidates[-1] if candidates else None
+            owner = shared is None
+            if shared is None:
+                shared = _Run(wanted, len(checks), services.readiness())
+                self._current.append(shared)
+        watcher = _Watcher(client, channel, section, respond)
+        if shared.final is not None:
+            _post_final(watcher, shared)
+            with shared.lock:
+                shared.watchers.append(watcher)
+            return
+        try:
+            _post_first(watcher, shared)
+            with shared.lock:
+                final = shared.final
+                if final is None:
+                    shared.watchers.append(watcher)
+            if final is not None:  # the run ended while this message was being posted
+                _finish(watcher, shared)
+            if owner:
+                self._execute(services, checks, shared)
+        finally:
+            if owner:
+                with self._lock:
+                    shared.finished_at = time.monotonic()
+                    if shared.final is None or not shared.final[1]:
+                        self._current.remove(shared)  # a failed run is not worth reusing
+
+    def _execute(self, services: Services, checks: list[Check], shared: _Run) -> None:
+        def on_result(result: Result) -> None:
+            now = time.monotonic()
+            due = []
+            with shared.lock:
+                shared.results.append(result)
+                snapshot = list(shared.results)
+                for w in shared.watchers:
+                    if w.ts is not None and now - w.last_update >= UPDATE_INTERVAL_S:
+                        w.last_update = now
+                        due.append(w)
+            for w in due:
+                _update(
+                    w,
+                    f"Checking {shared.total} checks… {len(snapshot)} done",
+                    views.status_progress(shared.total, snapshot, shared.before),
+                )
+
+        try:
+            results = services.run_checks(checks, on_result=on_result)
+        except Exception:
+            # Watchers must not wait for an update that will never come.
+            with shared.lock:
+                watchers, shared.final = list(shared.watchers), (shared.before, [])
+            for w in watchers:
+                w.respond(
+                    response_type="ephemeral",
+                    replace_original=False,
+                    text="The checks could not run; see the bot's log.",
+                )
+            raise
+        readiness = services.readiness()
+        with shared.lock:
+            shared.final = (readiness, results)
+            watchers = list(shared.watchers)
+        for w in watchers:
+            _finish(w, shared)
+
+
+def _post_first(w: _Watcher, shared: _Run) -> None:
+    with shared.lock:
+        snapshot = list(shared.results)
     try:
-        posted = client.chat_postMessage(
-            channel=channel,
-            text=f"Checking {len(checks)} checks…",
-            blocks=views.status_progress(len(checks), results, before),
+        posted = w.client.chat_postMessage(
+            channel=w.channel,
+            text=f"Checking {shared.total} checks…",
+            blocks=views.status_progress(shared.total, snapshot, shared.before),
         )
-        ts = posted["ts"]
-        channel = posted["channel"]
+        w.ts, w.channel = posted["ts"], posted["channel"]
+        w.last_update = time.monotonic()
     except SlackApiError as exc:
-        # Not in the channel (or it is a DM we can't post in): answer privately at the end.
-        log.info("cannot post status in %s: %s", channel, exc.response.get("error"))
-        ts = None
-
-    lock = threading.Lock()
-    last = time.monotonic()
-
-    def on_result(result: Result) -> None:
-        nonlocal last
-        with lock:
-            results.append(result)
-            if ts is None or time.monotonic() - last < UPDATE_INTERVAL_S:
-                return
-            last = time.monotonic()
-            snapshot = list(results)
-        _update(client, channel, ts, f"Checking {len(checks)} checks… {len(snapshot)} done",
-                views.status_progress(len(checks), snapshot, before))
-
-    final_results = services.run_checks(checks, on_result=on_result)
-    readiness = services.readiness()
-    blocks = views.status_final(readiness, final_results, section)
-    text = m.headline(readiness)
-    if ts is None or not _update(client, channel, ts, text, blocks):
-        respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+        # Not in the channel, or Slack kept failing: answer privately at the end instead.
+        log.info("cannot post status in %s: %s", w.channel, exc.response.get("error"))
 
 
-def _update(client: WebClient, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> bool:
-    """chat.update with text and blocks together; False when Slack would not take it."""
+def _post_final(w: _Watcher, shared: _Run) -> None:
+    """A new message straight with the final verdict of a run that has already finished."""
+    assert shared.final is not None
+    blocks = shared.final_blocks(w.section)
+    text = m.headline(shared.final[0])
     try:
-        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+        posted = w.client.chat_postMessage(channel=w.channel, text=text, blocks=blocks)
+        w.ts, w.channel = posted["ts"], posted["channel"]
+    except SlackApiError as exc:
+        log.info("cannot post status in %s: %s", w.channel, exc.response.get("error"))
+        w.respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+
+
+def _finish(w: _Watcher, shared: _Run) -> None:
+    assert shared.final is not None
+    blocks = shared.final_blocks(w.section)
+    text = m.headline(shared.final[0])
+    if w.ts is None or not _update(w, text, blocks):
+        w.respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+
+
+def _update(w: _Watcher, text: str, blocks: list[dict[str, Any]]) -> bool:
+    """chat.update with text and blocks together; False when Slack would not take it."""
+    assert w.ts is not None
+    try:
+        w.client.chat_update(channel=w.channel, ts=w.ts, text=text, blocks=blocks)
         return True
     except SlackApiError as exc:
         log.warning("chat.update failed: %s", exc.response.get("error"))

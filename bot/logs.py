@@ -24,7 +24,9 @@ class RedactingFilter(logging.Filter):
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
             # Format the traceback now, redacted, so handlers don't re-render the raw one.
-            record.exc_text = self._redact.text(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = self._redact.text(
+                logging.Formatter().formatException(record.exc_info)
+            )
             record.exc_info = None
         return True
 
@@ -38,5 +40,7 @@ def configure_logging(env: Mapping[str, str], level: int = logging.INFO) -> logg
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in QUIET:
-        logging.getLogger(name).setLevel(max(level, logging.INFO if name.startswith("slack") else logging.WARNING))
+        logging.getLogger(name).setLevel(
+            max(level, logging.INFO if name.startswith("slack") else logging.WARNING)
+        )
     return handler

@@ -63,7 +63,7 @@ def help_preflight(unknown: str | None = None) -> str:
     return (
         f"{lead}*Preflight* — is the launch ready?\n"
         "• `/preflight status [section]` — run the checks and show readiness and blockers\n"
-        "• `/preflight check [ID|section|all]` — run checks now (`/preflight check tls_certificate`)\n"
+        "• `/preflight check [ID|section|all]` — run checks now, e.g. `check tls_certificate`\n"
         "• `/preflight item ID` — one item: state, evidence, sign-offs, how to verify\n"
         "• `/preflight signoff ID [note]` · `/preflight unsign ID`\n"
         "• `/preflight assign ID @person` — who should sign it off\n"
@@ -250,4 +250,13 @@ def digest_footer(readiness: Readiness) -> str:
         f"Decisions: {len(readiness.decisions_open)} open, "
         f"{len(readiness.decisions_closed)} closed · `/preflight digest unsubscribe` stops "
         f"these digests · {digest_when(readiness.computed_at)}"
+    )
+
+
+def status_already_shown(state: str) -> str:
+    if state == "running":
+        return "Those checks are running right now: the status message in this channel is updating."
+    return (
+        "Those checks ran moments ago: the status message in this channel has the result. "
+        "Its *Re-run checks* button runs them again."
     )

@@ -34,15 +34,21 @@ class ItemStatus(StrEnum):
 
 
 class SignoffLike(Protocol):
-    user: str
-    at: datetime
-    note: str
-    na_reason: str | None
+    @property
+    def user(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def na_reason(self) -> str | None: ...
 
 
 class DecisionStateLike(Protocol):
-    status: str
-    chosen: str | None
+    @property
+    def status(self) -> str: ...
+    @property
+    def chosen(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -148,8 +154,13 @@ class Readiness:
             "runbooks": self.runbooks,
             "checks": {cid: r.status.value for cid, r in sorted(self.checks.items())},
             "blockers": [
-                {"id": b.item.id, "section": b.item.section, "status": b.status.value,
-                 "reason": b.reason, "text": b.item.text}
+                {
+                    "id": b.item.id,
+                    "section": b.item.section,
+                    "status": b.status.value,
+                    "reason": b.reason,
+                    "text": b.item.text,
+                }
                 for b in self.blockers
             ],
             "computed_at": self.computed_at.isoformat(),
@@ -167,19 +178,33 @@ def item_state(
     standing = tuple(signoffs)
     na = next((s for s in standing if s.na_reason), None)
     if na is not None:
-        return ItemState(item, ItemStatus.NOT_APPLICABLE, f"not applicable: {na.na_reason}",
-                         standing, tuple(results))
+        return ItemState(
+            item,
+            ItemStatus.NOT_APPLICABLE,
+            f"not applicable: {na.na_reason}",
+            standing,
+            tuple(results),
+        )
     if item.checks:
         failing = [r for r in results if r.status in FAILING]
         if failing:
             worst = failing[0]
-            return ItemState(item, ItemStatus.FAILING,
-                             f"{worst.check_id} {worst.status.value}: {worst.summary}",
-                             standing, tuple(results))
+            return ItemState(
+                item,
+                ItemStatus.FAILING,
+                f"{worst.check_id} {worst.status.value}: {worst.summary}",
+                standing,
+                tuple(results),
+            )
         stale = [r for r in results if r.status in PASSING and not r.is_fresh(now)]
         if stale:
-            return ItemState(item, ItemStatus.STALE, f"{stale[0].check_id} result is stale",
-                             standing, tuple(results))
+            return ItemState(
+                item,
+                ItemStatus.STALE,
+                f"{stale[0].check_id} result is stale",
+                standing,
+                tuple(results),
+            )
         ran = {r.check_id for r in results if r.status in PASSING}
         if ran and ran >= set(item.checks):
             return ItemState(item, ItemStatus.DONE, "checks pass", standing, tuple(results))
@@ -193,9 +218,13 @@ def item_state(
         return ItemState(item, ItemStatus.DONE, f"signed off by {who}", standing, tuple(results))
     if item.checks:
         missing = sorted(set(item.checks) - {r.check_id for r in results if r.status in PASSING})
-        return ItemState(item, ItemStatus.OPEN,
-                         f"needs a sign-off or a passing {', '.join(missing)}", standing,
-                         tuple(results))
+        return ItemState(
+            item,
+            ItemStatus.OPEN,
+            f"needs a sign-off or a passing {', '.join(missing)}",
+            standing,
+            tuple(results),
+        )
     claim = " (claimed ✅, not signed off)" if item.claimed else ""
     return ItemState(item, ItemStatus.OPEN, f"needs a sign-off{claim}", standing)
 
@@ -219,11 +248,15 @@ def compute(
         in_section = [s for s in states if s.item.section == title]
         applicable = [s for s in in_section if s.applicable]
         sections.append(
-            SectionProgress(title, len(in_section), len(applicable),
-                            sum(1 for s in applicable if s.done))
+            SectionProgress(
+                title, len(in_section), len(applicable), sum(1 for s in applicable if s.done)
+            )
         )
-    closed = tuple(d.id for d in checklist.decisions
-                   if (st := decisions.get(d.id)) is not None and st.status == "accepted")
+    closed = tuple(
+        d.id
+        for d in checklist.decisions
+        if (st := decisions.get(d.id)) is not None and st.status == "accepted"
+    )
     open_ = tuple(d.id for d in checklist.decisions if d.id not in closed)
     return Readiness(
         items=tuple(states),

@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.app import build_app
+from bot.app import build_app, shutdown
 from bot.logs import configure_logging
+from bot.scheduler import DigestScheduler
 from bot.services import Services
 from bot.settings import Settings
 
@@ -37,7 +39,7 @@ def wsgi_app(app: App) -> WsgiApp:
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
             return [b"ok\n"]
         if path == EVENTS_PATH:
-            return bolt(environ, start_response)  # type: ignore[no-any-return]
+            return bolt(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
         return [b"not found\n"]
 
@@ -48,20 +50,38 @@ def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000, threads:
     """A waitress server for app (call .run(); .close() stops it). Threads answer acks only."""
     from waitress.server import create_server
 
-    return create_server(wsgi_app(app), host=host, port=port, threads=threads,
-                         ident="preflight", clear_untrusted_proxy_headers=True)
+    return create_server(
+        wsgi_app(app),
+        host=host,
+        port=port,
+        threads=threads,
+        ident="preflight",
+        clear_untrusted_proxy_headers=True,
+    )
 
 
 def serve(settings: Settings, *, http: bool, port: int = 3000) -> None:
     configure_logging(os.environ)
     services = Services.from_settings(settings)
     app = build_app(services)
+    # One scheduler per deployment: run a single Preflight process per store (see README).
+    scheduler = DigestScheduler(app.client, services)
+    scheduler.start()
+    # docker stop sends SIGTERM: leave through the finally below, draining in-flight work.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        _serve(app, settings, http=http, port=port)
+    finally:
+        scheduler.shutdown()
+        shutdown(app)
+
+
+def _serve(app: App, settings: Settings, *, http: bool, port: int) -> None:
     if http:
         if settings.slack_signing_secret is None:
             raise SystemExit("preflight: HTTP mode needs SLACK_SIGNING_SECRET")
         server = make_http_server(app, port=port, threads=settings.preflight_listener_workers)
         log.info("serving Slack over HTTP on port %s%s", port, EVENTS_PATH)
-        signal.signal(signal.SIGTERM, lambda *_: server.close())
         server.run()
         return
     from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -16,7 +16,14 @@ from typing import Any
 
 from bot import readiness as readiness_mod
 from bot.bindings import apply_bindings, load_bindings
-from bot.checklist import find_decision, find_option, load_bundled, load_runbook_files, read_checklist_file, slugify
+from bot.checklist import (
+    find_decision,
+    find_option,
+    load_bundled,
+    load_runbook_files,
+    read_checklist_file,
+    slugify,
+)
 from bot.errors import (
     AmbiguousRef,
     InputTooLong,
@@ -82,7 +89,9 @@ class Services:
         if self.settings.preflight_runbooks_dir:
             extra = tuple(load_runbook_files(self.settings.preflight_runbooks_dir))
             known = {r.id for r in bound.runbooks}
-            bound = _replace_runbooks(bound, bound.runbooks + tuple(r for r in extra if r.id not in known))
+            bound = _replace_runbooks(
+                bound, bound.runbooks + tuple(r for r in extra if r.id not in known)
+            )
         with self._lock:
             report = self.store.import_checklist(bound)
             self.checklist = bound
@@ -101,7 +110,9 @@ class Services:
             allow_active=allow_active,
             targets=self.checklist.targets,
             env_templates=self.checklist.env_templates,
-            checklist_path=str(self.settings.preflight_checklist) if self.settings.preflight_checklist else None,
+            checklist_path=str(self.settings.preflight_checklist)
+            if self.settings.preflight_checklist
+            else None,
         )
 
     def checks_for(self, ref: str | None = None) -> list[Check]:
@@ -135,7 +146,10 @@ class Services:
     ) -> list[Result]:
         selected = list(checks) if checks is not None else list(registry.all_checks().values())
         return run_checks(
-            selected, self.check_context(allow_active=allow_active), on_result=on_result, store=self.store
+            selected,
+            self.check_context(allow_active=allow_active),
+            on_result=on_result,
+            store=self.store,
         )
 
     def readiness(self) -> Readiness:
@@ -196,8 +210,9 @@ class Services:
     ) -> tuple[Item, bool]:
         item = self.find_item(ref)
         removed = self.store.remove_signoff(item.id, user, source=source, request_key=request_key)
-        self.store.audit(user, "unsign", item.id, "" if removed else "no standing sign-off",
-                         source=source)
+        self.store.audit(
+            user, "unsign", item.id, "" if removed else "no standing sign-off", source=source
+        )
         return item, removed
 
     # ---- decisions ----------------------------------------------------------------------
@@ -223,7 +238,12 @@ class Services:
         return option
 
     def vote(
-        self, topic: str, option_ref: str, user: str, *, source: str = "cli",
+        self,
+        topic: str,
+        option_ref: str,
+        user: str,
+        *,
+        source: str = "cli",
         request_key: str | None = None,
     ) -> tuple[Decision, Option]:
         decision = self.find_decision(topic)
@@ -242,21 +262,35 @@ class Services:
         return any(user in groups(g) for g in deciders if g.startswith("S"))
 
     def close_decision(
-        self, topic: str, option_ref: str, user: str, rationale: str = "", *,
-        authorized: bool, source: str = "cli", request_key: str | None = None,
+        self,
+        topic: str,
+        option_ref: str,
+        user: str,
+        rationale: str = "",
+        *,
+        authorized: bool,
+        source: str = "cli",
+        request_key: str | None = None,
     ) -> tuple[Decision, Option]:
         decision = self.find_decision(topic)
         option = self.find_option(decision, option_ref)
         if not authorized:
-            self.store.audit(user, "close_decision", decision.id, option.id, allowed=False,
-                             source=source)
+            self.store.audit(
+                user, "close_decision", decision.id, option.id, allowed=False, source=source
+            )
             raise NotAuthorized("Only deciders can close a decision; your attempt was logged.")
         self.store.close_decision(decision.id, option.id, user, rationale, request_key=request_key)
         self.store.audit(user, "close_decision", decision.id, option.id, source=source)
         return decision, option
 
     def reopen_decision(
-        self, topic: str, user: str, reason: str = "", *, authorized: bool, source: str = "cli",
+        self,
+        topic: str,
+        user: str,
+        reason: str = "",
+        *,
+        authorized: bool,
+        source: str = "cli",
         request_key: str | None = None,
     ) -> Decision:
         decision = self.find_decision(topic)
@@ -291,7 +325,12 @@ class Services:
         return found
 
     def start_run(
-        self, ref: str, user: str, *, channel: str | None = None, thread_ts: str | None = None,
+        self,
+        ref: str,
+        user: str,
+        *,
+        channel: str | None = None,
+        thread_ts: str | None = None,
         source: str = "cli",
     ) -> tuple[Runbook, RunbookRun]:
         runbook = self.find_runbook(ref)
@@ -300,8 +339,9 @@ class Services:
                 "A runbook run is already active in this channel: `/runbook status` shows it, "
                 "`/runbook end` finishes it."
             )
-        run = self.store.start_run(runbook.id, user, channel=channel, thread_ts=thread_ts,
-                                   source=source)
+        run = self.store.start_run(
+            runbook.id, user, channel=channel, thread_ts=thread_ts, source=source
+        )
         self.store.audit(user, "runbook_start", f"{runbook.id}#{run.id}", source=source)
         return runbook, run
 
@@ -313,8 +353,15 @@ class Services:
         return self.runbook(run.runbook_id), run
 
     def step(
-        self, run_id: int, action: str, user: str, note: str = "", *, step: int | None = None,
-        source: str = "cli", request_key: str | None = None,
+        self,
+        run_id: int,
+        action: str,
+        user: str,
+        note: str = "",
+        *,
+        step: int | None = None,
+        source: str = "cli",
+        request_key: str | None = None,
     ) -> tuple[Runbook, RunbookRun]:
         """Mark a step done/skip (the current one unless given) or add a note to it."""
         run = self.store.run(run_id)
@@ -326,8 +373,9 @@ class Services:
         if not 0 <= target < len(runbook.steps):
             raise NoActiveRun(f"This runbook has steps 1 to {len(runbook.steps)}.")
         self.store.step_event(run_id, target, action, user, note, request_key=request_key)
-        self.store.audit(user, f"runbook_{action}", f"{runbook.id}#{run_id}:{target + 1}",
-                         source=source)
+        self.store.audit(
+            user, f"runbook_{action}", f"{runbook.id}#{run_id}:{target + 1}", source=source
+        )
         return runbook, self.store.run(run_id)
 
     def end_run(self, run_id: int, user: str, *, source: str = "cli") -> tuple[Runbook, RunbookRun]:

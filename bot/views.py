@@ -100,7 +100,9 @@ def blocker_line(s: ItemState) -> str:
     return f"• `{s.item.id}` {m.escape(s.item.text)} — _{m.escape(s.reason)}_"
 
 
-def status_progress(total: int, finished: Sequence[Result], readiness: Readiness) -> list[dict[str, Any]]:
+def status_progress(
+    total: int, finished: Sequence[Result], readiness: Readiness
+) -> list[dict[str, Any]]:
     """The message while checks are still running: stored summary plus what has come in."""
     blocks: list[Block] = [
         header("Preflight readiness — checking…"),
@@ -124,17 +126,26 @@ def status_final(
         header("Preflight readiness" + (f" — {sections_filter}" if sections_filter else "")),
         section(f"*{m.escape(m.headline(readiness))}*\nChecks: {summary or 'none ran'}"),
     ]
-    shown = [s for s in readiness.sections if not sections_filter or
-             sections_filter.lower() in s.title.lower()]
-    progress = [f"`{m.bar(s.percent)}` {m.escape(s.title.title())} ({s.done}/{s.applicable})"
-                for s in shown]
+    shown = [
+        s
+        for s in readiness.sections
+        if not sections_filter or sections_filter.lower() in s.title.lower()
+    ]
+    progress = [
+        f"`{m.bar(s.percent)}` {m.escape(s.title.title())} ({s.done}/{s.applicable})" for s in shown
+    ]
     blocks += lines_to_sections(progress, max_blocks=3)
-    blockers = [b for b in readiness.blockers if not sections_filter or
-                sections_filter.lower() in b.item.section.lower()]
+    blockers = [
+        b
+        for b in readiness.blockers
+        if not sections_filter or sections_filter.lower() in b.item.section.lower()
+    ]
     if blockers:
         lines = [blocker_line(b) for b in blockers[:top]]
         if len(blockers) > top:
-            lines.append(f"… and {len(blockers) - top} more: `/preflight status SECTION` narrows it")
+            lines.append(
+                f"… and {len(blockers) - top} more: `/preflight status SECTION` narrows it"
+            )
         blocks.append(section(f"*Top blockers* ({len(blockers)})"))
         blocks += lines_to_sections(lines, max_blocks=5)
     failing = [r for r in results if r.status in (Status.FAIL, Status.ERROR, Status.UNKNOWN)]
@@ -142,22 +153,28 @@ def status_final(
         blocks.append(section("*Checks that need attention*"))
         blocks += lines_to_sections([result_line(r) for r in failing], max_blocks=10)
     blocks.append(status_actions(readiness))
-    blocks.append(context(f"Decisions: {len(readiness.decisions_open)} open, "
-                          f"{len(readiness.decisions_closed)} closed · Runbooks: {readiness.runbooks} · "
-                          f"<!date^{int(readiness.computed_at.timestamp())}^{{date_short_pretty}} {{time}}|"
-                          f"{readiness.computed_at:%Y-%m-%d %H:%M} UTC>"))
+    blocks.append(
+        context(
+            f"Decisions: {len(readiness.decisions_open)} open, "
+            f"{len(readiness.decisions_closed)} closed · Runbooks: {readiness.runbooks} · "
+            f"<!date^{int(readiness.computed_at.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{readiness.computed_at:%Y-%m-%d %H:%M} UTC>"
+        )
+    )
     return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
 
 def status_actions(readiness: Readiness) -> ActionsBlock:
-    options = [Option(text=clip(s.title.title(), 75), value=s.title[:150])
-               for s in readiness.sections][:MAX_OPTIONS]
+    options = [
+        Option(text=clip(s.title.title(), 75), value=s.title[:150]) for s in readiness.sections
+    ][:MAX_OPTIONS]
     elements: list[Any] = [
         ButtonElement(text="Re-run checks", action_id=RERUN, value="all", style="primary"),
     ]
     if options:
-        elements.append(StaticSelectElement(placeholder="Show section", action_id=SHOW_SECTION,
-                                            options=options))
+        elements.append(
+            StaticSelectElement(placeholder="Show section", action_id=SHOW_SECTION, options=options)
+        )
     elements.append(ButtonElement(text="Sign off", action_id=SIGNOFF_OPEN, value="-"))
     return ActionsBlock(elements=elements)
 
@@ -185,8 +202,12 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
             f"`{item.id}`\n*Section:* {m.escape(' › '.join(item.path) or item.section)}\n"
             f"*Kind:* {item.kind.value} · *State:* {state.status.value} — {m.escape(state.reason)}"
             + (f"\n*Condition:* {m.escape(item.condition)}" if item.condition else "")
-            + ("\n:information_source: The document claims this is done (✅); it still needs "
-               "a sign-off." if item.claimed else "")
+            + (
+                "\n:information_source: The document claims this is done (✅); it still needs "
+                "a sign-off."
+                if item.claimed
+                else ""
+            )
         ),
     ]
     if item.details:
@@ -195,19 +216,27 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
         blocks.append(section("*Evidence*"))
         blocks += lines_to_sections([result_line(r) for r in state.results], max_blocks=5)
     if state.signoffs:
-        lines = [f"• {m.escape(s.user)} at {s.at:%Y-%m-%d %H:%M} UTC"
-                 + (f": {m.escape(s.note)}" if s.note else "")
-                 + (f" (not applicable: {m.escape(s.na_reason)})" if s.na_reason else "")
-                 for s in state.signoffs]
+        lines = [
+            f"• {m.escape(s.user)} at {s.at:%Y-%m-%d %H:%M} UTC"
+            + (f": {m.escape(s.note)}" if s.note else "")
+            + (f" (not applicable: {m.escape(s.na_reason)})" if s.na_reason else "")
+            for s in state.signoffs
+        ]
         blocks += lines_to_sections(["*Sign-offs*", *lines], max_blocks=3)
-    verify = [v for v in checklist.verify_blocks if v.section_path and
-              v.section_path[-1] == (item.path[-1] if item.path else item.section)]
+    verify = [
+        v
+        for v in checklist.verify_blocks
+        if v.section_path and v.section_path[-1] == (item.path[-1] if item.path else item.section)
+    ]
     for v in verify[:2]:
         blocks.append(section(f"*How to verify ({m.escape(v.label)})*\n```{clip(v.code, 2800)}```"))
-    buttons: list[Any] = [ButtonElement(text="Sign off", action_id=SIGNOFF_ITEM, value=item.id[:2000])]
+    buttons: list[Any] = [
+        ButtonElement(text="Sign off", action_id=SIGNOFF_ITEM, value=item.id[:2000])
+    ]
     if item.checks:
-        buttons.append(ButtonElement(text="Re-run checks", action_id=RERUN,
-                                     value=",".join(item.checks)[:2000]))
+        buttons.append(
+            ButtonElement(text="Re-run checks", action_id=RERUN, value=",".join(item.checks)[:2000])
+        )
     blocks.append(ActionsBlock(elements=buttons))
     return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
@@ -216,17 +245,36 @@ def signoff_modal(item: Item | None, private_metadata: str = "") -> View:
     """Sign-off with an evidence note; the item id is asked for when not known."""
     blocks: list[Block] = []
     if item is None:
-        blocks.append(InputBlock(block_id="item", label="Item id",
-                                 element=PlainTextInputElement(action_id="value", max_length=200,
-                                                               placeholder="e.g. domain-dns/ssl-certificate-obtained")))
+        blocks.append(
+            InputBlock(
+                block_id="item",
+                label="Item id",
+                element=PlainTextInputElement(
+                    action_id="value",
+                    max_length=200,
+                    placeholder="e.g. domain-dns/ssl-certificate-obtained",
+                ),
+            )
+        )
     else:
         blocks.append(section(f"*{m.escape(item.text)}*\n`{item.id}`"))
-    blocks.append(InputBlock(block_id="note", label="Evidence note", optional=True,
-                             element=PlainTextInputElement(action_id="value", multiline=True,
-                                                           max_length=2000)))
-    return View(type="modal", callback_id=SIGNOFF_MODAL, title="Sign off", submit="Sign off",
-                close="Cancel", blocks=blocks,
-                private_metadata=(item.id if item else private_metadata)[:3000])
+    blocks.append(
+        InputBlock(
+            block_id="note",
+            label="Evidence note",
+            optional=True,
+            element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000),
+        )
+    )
+    return View(
+        type="modal",
+        callback_id=SIGNOFF_MODAL,
+        title="Sign off",
+        submit="Sign off",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=(item.id if item else private_metadata)[:3000],
+    )
 
 
 # ---- App Home ---------------------------------------------------------------------------
@@ -243,27 +291,39 @@ def home(
         section(f"*{m.escape(m.headline(readiness))}*"),
     ]
     blocks += lines_to_sections(
-        [f"`{m.bar(s.percent)}` {m.escape(s.title.title())} ({s.done}/{s.applicable})"
-         for s in readiness.sections], max_blocks=2)
+        [
+            f"`{m.bar(s.percent)}` {m.escape(s.title.title())} ({s.done}/{s.applicable})"
+            for s in readiness.sections
+        ],
+        max_blocks=2,
+    )
     blocks.append(DividerBlock())
     blocks.append(section(f"*Waiting on you* ({len(waiting)})"))
     if waiting:
-        blocks += lines_to_sections([blocker_line(s) for s in waiting[:40]] +
-                                    ([f"… and {len(waiting) - 40} more"] if len(waiting) > 40 else []),
-                                    max_blocks=10)
+        blocks += lines_to_sections(
+            [blocker_line(s) for s in waiting[:40]]
+            + ([f"… and {len(waiting) - 40} more"] if len(waiting) > 40 else []),
+            max_blocks=10,
+        )
     else:
         blocks.append(context("Nothing assigned to you is open."))
     blocks.append(DividerBlock())
     blocks.append(section(f"*Open decisions* ({len(decisions)})"))
     for decision, my_vote in decisions[:20]:
         mine = f"your vote: {m.escape(my_vote)}" if my_vote else "you have not voted"
-        blocks.append(section(f"*{m.escape(decision.topic)}* — {mine}\n`/decide {decision.id} OPTION`"))
+        blocks.append(
+            section(f"*{m.escape(decision.topic)}* — {mine}\n`/decide {decision.id} OPTION`")
+        )
     if runs:
         blocks.append(DividerBlock())
         blocks.append(section("*Active runbook runs*"))
         blocks += lines_to_sections(
-            [f"• {m.escape(rb.title)} (run {rid}): {done}/{len(rb.steps)} steps" for rid, rb, done in runs],
-            max_blocks=5)
+            [
+                f"• {m.escape(rb.title)} (run {rid}): {done}/{len(rb.steps)} steps"
+                for rid, rb, done in runs
+            ],
+            max_blocks=5,
+        )
     return View(type="home", blocks=blocks[:MAX_VIEW_BLOCKS])
 
 
@@ -275,8 +335,9 @@ def plain(text: str) -> list[dict[str, Any]]:
 def vote_buttons(decision: Decision) -> list[ActionsBlock]:
     """One button per option (Slack allows 25 elements per actions block)."""
     buttons = [
-        ButtonElement(text=clip(o.label, 75), action_id=f"{VOTE}:{i}",
-                      value=f"{decision.id}|{o.id}"[:2000])
+        ButtonElement(
+            text=clip(o.label, 75), action_id=f"{VOTE}:{i}", value=f"{decision.id}|{o.id}"[:2000]
+        )
         for i, o in enumerate(decision.options)
     ]
     return [ActionsBlock(elements=buttons[i : i + 25]) for i in range(0, len(buttons), 25)]
@@ -298,25 +359,58 @@ def runbook_message(runbook: Runbook, run: Any, current: int | None) -> list[dic
             lines.append(f":arrow_forward: *{i + 1}. {m.escape(step)}*")
         else:
             lines.append(f":white_circle: {i + 1}. {m.escape(step)}")
-    state = "ended" if run.ended_at else f"step {current + 1} of {len(runbook.steps)}" if current is not None else "all steps settled"
+    state = (
+        "ended"
+        if run.ended_at
+        else f"step {current + 1} of {len(runbook.steps)}"
+        if current is not None
+        else "all steps settled"
+    )
     blocks: list[Block] = [
         header(f"Runbook: {runbook.title}"),
-        context(f"Run {run.id} · started by <@{run.started_by}> at {run.started_at:%Y-%m-%d %H:%M} UTC · {state}"),
+        context(
+            f"Run {run.id} · started by <@{run.started_by}> "
+            f"at {run.started_at:%Y-%m-%d %H:%M} UTC · {state}"
+        ),
     ]
     blocks += lines_to_sections(lines, max_blocks=40)
     if current is not None and not run.ended_at:
-        blocks.append(ActionsBlock(elements=[
-            ButtonElement(text="Done", action_id=f"{RUNBOOK_STEP}:done", style="primary",
-                          value=f"{run.id}:{current}:done"),
-            ButtonElement(text="Skip", action_id=f"{RUNBOOK_STEP}:skip", value=f"{run.id}:{current}:skip"),
-            ButtonElement(text="Add note", action_id=RUNBOOK_NOTE_OPEN, value=f"{run.id}:{current}"),
-        ]))
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Done",
+                        action_id=f"{RUNBOOK_STEP}:done",
+                        style="primary",
+                        value=f"{run.id}:{current}:done",
+                    ),
+                    ButtonElement(
+                        text="Skip",
+                        action_id=f"{RUNBOOK_STEP}:skip",
+                        value=f"{run.id}:{current}:skip",
+                    ),
+                    ButtonElement(
+                        text="Add note", action_id=RUNBOOK_NOTE_OPEN, value=f"{run.id}:{current}"
+                    ),
+                ]
+            )
+        )
     return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
 
 def runbook_note_modal(run_id: int, step: int) -> View:
-    return View(type="modal", callback_id=RUNBOOK_NOTE_MODAL, title="Runbook note", submit="Add",
-                close="Cancel", private_metadata=f"{run_id}:{step}",
-                blocks=[InputBlock(block_id="note", label=f"Note on step {step + 1}",
-                                   element=PlainTextInputElement(action_id="value", multiline=True,
-                                                                 max_length=2000))])
+    return View(
+        type="modal",
+        callback_id=RUNBOOK_NOTE_MODAL,
+        title="Runbook note",
+        submit="Add",
+        close="Cancel",
+        private_metadata=f"{run_id}:{step}",
+        blocks=[
+            InputBlock(
+                block_id="note",
+                label=f"Note on step {step + 1}",
+                element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000),
+            )
+        ],
+    )

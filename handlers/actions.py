@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
-from bot import live_status
 from bot import messages as m
 from bot import views
 from bot.errors import AmbiguousRef, PreflightError
 from handlers import runbook as runbook_handler
 from store.errors import StoreError
+
+log = logging.getLogger("preflight.actions")
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -24,7 +27,9 @@ def _user(body: dict[str, Any]) -> str:
 
 
 def _channel(body: dict[str, Any]) -> str:
-    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+    return (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id", ""
+    )
 
 
 def _key(body: dict[str, Any]) -> str:
@@ -42,8 +47,9 @@ def _error_text(exc: Exception) -> str:
     return m.escape(str(exc))
 
 
-def rerun(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
-          respond: Respond) -> None:
+def rerun(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     ack()
     services = context["services"]
     value = _action(body).get("value") or "all"
@@ -53,8 +59,10 @@ def rerun(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContex
         _tell(respond, _error_text(exc))
         return
     channel = _channel(body)
-    context["work"].submit(lambda: live_status.run(client, services, channel, _user(body), None,
-                                                   checks, respond))
+    runs = context["status_runs"]
+    context["work"].submit(
+        lambda: runs.run(client, services, channel, None, checks, respond, fresh=True)
+    )
 
 
 def show_section(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
@@ -70,8 +78,9 @@ def show_section(ack: Ack, body: dict[str, Any], context: BoltContext, respond: 
     respond(response_type="ephemeral", replace_original=False, text=section, blocks=blocks)
 
 
-def open_signoff(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
-                 respond: Respond) -> None:
+def open_signoff(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     ack()
     services = context["services"]
     value = _action(body).get("value") or "-"
@@ -83,21 +92,31 @@ def open_signoff(ack: Ack, body: dict[str, Any], client: WebClient, context: Bol
             _tell(respond, _error_text(exc))
             return
     channel = _channel(body)
-    client.views_open(trigger_id=body["trigger_id"],
-                      view=views.signoff_modal(item, private_metadata=f"|{channel}"))
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=views.signoff_modal(item, private_metadata=f"|{channel}"),
+    )
 
 
-def signoff_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
-                      context: BoltContext, client: WebClient) -> None:
+def signoff_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
     services = context["services"]
     values = view.get("state", {}).get("values", {})
     note = ((values.get("note") or {}).get("value") or {}).get("value") or ""
     metadata = view.get("private_metadata") or ""
-    ref = metadata.split("|")[0] or ((values.get("item") or {}).get("value") or {}).get("value") or ""
+    ref = (
+        metadata.split("|")[0] or ((values.get("item") or {}).get("value") or {}).get("value") or ""
+    )
     user = _user(body)
     try:
-        item = services.signoff(ref, user, note=note.strip(), source="slack",
-                                request_key=f"view:{view.get('id')}:{view.get('hash')}")
+        item = services.signoff(
+            ref,
+            user,
+            note=note.strip(),
+            source="slack",
+            request_key=f"view:{view.get('id')}:{view.get('hash')}",
+        )
     except (PreflightError, StoreError) as exc:
         # The error shows under the field and the modal stays open: nothing is lost.
         field = "item" if "item" in values else "note"
@@ -105,10 +124,13 @@ def signoff_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
         return
     ack()
     try:
-        client.chat_postEphemeral(channel=metadata.partition("|")[2] or user, user=user,
-                                  text=f":white_check_mark: Signed off `{item.id}`.")
-    except Exception:  # the sign-off is stored; a lost confirmation is not worth an error
-        pass
+        client.chat_postEphemeral(
+            channel=metadata.partition("|")[2] or user,
+            user=user,
+            text=f":white_check_mark: Signed off `{item.id}`.",
+        )
+    except SlackApiError as exc:  # the sign-off is stored; a lost confirmation is no error
+        log.info("sign-off confirmation not delivered: %s", exc.response.get("error"))
 
 
 def vote(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
@@ -116,30 +138,37 @@ def vote(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond)
     services = context["services"]
     decision_id, _, option_id = (_action(body).get("value") or "").partition("|")
     try:
-        decision, option = services.vote(decision_id, option_id, _user(body), source="slack",
-                                         request_key=_key(body))
+        decision, option = services.vote(
+            decision_id, option_id, _user(body), source="slack", request_key=_key(body)
+        )
     except (PreflightError, StoreError) as exc:
         _tell(respond, _error_text(exc))
         return
-    _tell(respond, f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
-                   f"{m.escape(option.label)}.")
+    _tell(
+        respond,
+        f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
+        f"{m.escape(option.label)}.",
+    )
 
 
-def runbook_step(ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext,
-                 respond: Respond) -> None:
+def runbook_step(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     ack()
     services = context["services"]
     run_id, step, action = _parse_step(_action(body).get("value") or "")
     user = _user(body)
     try:
-        runbook, run = services.step(run_id, action, user, step=step, source="slack",
-                                     request_key=_key(body))
+        runbook, run = services.step(
+            run_id, action, user, step=step, source="slack", request_key=_key(body)
+        )
     except (PreflightError, StoreError, ValueError) as exc:
         _tell(respond, _error_text(exc))
         return
-    text = runbook_handler._event_text(action, step, runbook, user, "")
-    context["work"].submit(lambda: (runbook_handler.publish(client, services, runbook, run),
-                                    runbook_handler.note_in_thread(client, run, text)))
+    text = runbook_handler.event_text(action, step, runbook, user, "")
+    context["work"].submit(
+        lambda: runbook_handler.show_step(client, services, runbook, run, text, respond)
+    )
 
 
 def _parse_step(value: str) -> tuple[int, int, str]:
@@ -162,19 +191,31 @@ def open_runbook_note(ack: Ack, body: dict[str, Any], client: WebClient, respond
     client.views_open(trigger_id=body["trigger_id"], view=views.runbook_note_modal(run_id, step))
 
 
-def runbook_note_submitted(ack: Ack, body: dict[str, Any], view: dict[str, Any],
-                           context: BoltContext, client: WebClient) -> None:
+def runbook_note_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
     services = context["services"]
-    note = (((view.get("state", {}).get("values", {}).get("note") or {}).get("value") or {})
-            .get("value") or "").strip()
+    note = (
+        ((view.get("state", {}).get("values", {}).get("note") or {}).get("value") or {}).get(
+            "value"
+        )
+        or ""
+    ).strip()
     user = _user(body)
     try:
         run_id, step, _ = _parse_step(view.get("private_metadata") or "")
-        runbook, run = services.step(run_id, "note", user, note, step=step, source="slack",
-                                     request_key=f"view:{view.get('id')}:{view.get('hash')}")
+        runbook, run = services.step(
+            run_id,
+            "note",
+            user,
+            note,
+            step=step,
+            source="slack",
+            request_key=f"view:{view.get('id')}:{view.get('hash')}",
+        )
     except (PreflightError, StoreError, ValueError) as exc:
         ack(response_action="errors", errors={"note": views.clip(str(exc), 150)})
         return
     ack()
-    text = runbook_handler._event_text("note", step, runbook, user, note)
+    text = runbook_handler.event_text("note", step, runbook, user, note)
     context["work"].submit(lambda: runbook_handler.note_in_thread(client, run, text))

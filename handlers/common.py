@@ -38,11 +38,11 @@ class Invocation:
 
     @property
     def services(self) -> Services:
-        return self.context["services"]  # type: ignore[no-any-return]
+        return self.context["services"]
 
     @property
     def work(self) -> Executor:
-        return self.context["work"]  # type: ignore[no-any-return]
+        return self.context["work"]
 
     def reply(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """The ack itself carries the answer: ephemeral, immediate, nothing else to fail."""
@@ -75,8 +75,18 @@ def parse(
     sub = words[0].lower()
     args = text.strip()[len(words[0]) :].strip()
     trigger_id = command.get("trigger_id") or ""
-    return Invocation(ack, respond, client, context, user, channel, sub, args, trigger_id,
-                      request_key=f"cmd:{trigger_id}" if trigger_id else "")
+    return Invocation(
+        ack,
+        respond,
+        client,
+        context,
+        user,
+        channel,
+        sub,
+        args,
+        trigger_id,
+        request_key=f"cmd:{trigger_id}" if trigger_id else "",
+    )
 
 
 @contextmanager

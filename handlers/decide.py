@@ -43,13 +43,17 @@ def list_(inv: Invocation) -> None:
     for d in services.checklist.decisions:
         st = states.get(d.id)
         if st is not None and st.status == "accepted":
-            lines.append(f"• *{m.escape(d.topic)}* — decided: {m.escape(option_label(d, st.chosen) or '')}")
+            lines.append(
+                f"• *{m.escape(d.topic)}* — decided: {m.escape(option_label(d, st.chosen) or '')}"
+            )
             continue
         votes = services.store.votes(d.id)
         counts = ", ".join(f"{m.escape(label)} {n}" for label, n, _ in tally(d, votes) if n)
         lines.append(f"• *{m.escape(d.topic)}* (`{d.id}`) — {counts or 'no votes yet'}")
-    inv.reply("Decisions", views.to_dicts([views.header("Decisions"),
-                                           *views.lines_to_sections(lines, 40)]))
+    inv.reply(
+        "Decisions",
+        views.to_dicts([views.header("Decisions"), *views.lines_to_sections(lines, 40)]),
+    )
 
 
 def show(inv: Invocation) -> None:
@@ -58,22 +62,33 @@ def show(inv: Invocation) -> None:
     state = services.store.decision_state(decision.id)
     votes = services.store.votes(decision.id)
     mine = votes.get(inv.user)
-    lines = [f"*{m.escape(decision.topic)}* — {m.escape(decision.question)}",
-             f"State: {state.status}" + (f", chosen {m.escape(option_label(decision, state.chosen) or '')}"
-                                         if state.chosen else "")]
+    lines = [
+        f"*{m.escape(decision.topic)}* — {m.escape(decision.question)}",
+        f"State: {state.status}"
+        + (
+            f", chosen {m.escape(option_label(decision, state.chosen) or '')}"
+            if state.chosen
+            else ""
+        ),
+    ]
     for label, count, _ in tally(decision, votes):
         lines.append(f"• {m.escape(label)}: {count}")
-    lines.append(f"Your vote: {m.escape(option_label(decision, mine) or 'none')} · "
-                 f"vote with `/decide {decision.id} OPTION`")
+    lines.append(
+        f"Your vote: {m.escape(option_label(decision, mine) or 'none')} · "
+        f"vote with `/decide {decision.id} OPTION`"
+    )
     buttons = views.vote_buttons(decision) if state.status != "accepted" else []
     inv.reply(lines[0], views.to_dicts([views.section("\n".join(lines)), *buttons]))
 
 
 def vote(inv: Invocation, option: str) -> None:
-    decision, chosen = inv.services.vote(inv.sub, option, inv.user, source="slack",
-                                         request_key=inv.request_key or None)
-    inv.reply(f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
-              f"{m.escape(chosen.label)}. You can change it any time.")
+    decision, chosen = inv.services.vote(
+        inv.sub, option, inv.user, source="slack", request_key=inv.request_key or None
+    )
+    inv.reply(
+        f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
+        f"{m.escape(chosen.label)}. You can change it any time."
+    )
 
 
 def close(inv: Invocation, rest: str) -> None:
@@ -83,28 +98,45 @@ def close(inv: Invocation, rest: str) -> None:
         return
     services = inv.services
     authorized = services.is_decider(inv.user, inv.context.get("usergroups"))
-    decision, chosen = services.close_decision(inv.sub, option, inv.user, rationale.strip(),
-                                               authorized=authorized, source="slack",
-                                               request_key=inv.request_key or None)
-    inv.reply(f":white_check_mark: *{m.escape(decision.topic)}* decided: {m.escape(chosen.label)}. "
-              f"`/decide {decision.id} record` shows the decision record.")
+    decision, chosen = services.close_decision(
+        inv.sub,
+        option,
+        inv.user,
+        rationale.strip(),
+        authorized=authorized,
+        source="slack",
+        request_key=inv.request_key or None,
+    )
+    inv.reply(
+        f":white_check_mark: *{m.escape(decision.topic)}* decided: {m.escape(chosen.label)}. "
+        f"`/decide {decision.id} record` shows the decision record."
+    )
 
 
 def reopen(inv: Invocation, reason: str) -> None:
     services = inv.services
     authorized = services.is_decider(inv.user, inv.context.get("usergroups"))
-    decision = services.reopen_decision(inv.sub, inv.user, reason, authorized=authorized,
-                                        source="slack", request_key=inv.request_key or None)
+    decision = services.reopen_decision(
+        inv.sub,
+        inv.user,
+        reason,
+        authorized=authorized,
+        source="slack",
+        request_key=inv.request_key or None,
+    )
     inv.reply(f"*{m.escape(decision.topic)}* is open again.")
 
 
 def record(inv: Invocation, _: str) -> None:
     services = inv.services
     decision = services.find_decision(inv.sub)
-    text = record_markdown(decision, services.store.decision_state(decision.id),
-                           services.store.votes(decision.id))
-    inv.reply(f"Decision record: {decision.topic}",
-              views.plain(f"```{views.clip(m.escape(text), 2990)}```"))
+    text = record_markdown(
+        decision, services.store.decision_state(decision.id), services.store.votes(decision.id)
+    )
+    inv.reply(
+        f"Decision record: {decision.topic}",
+        views.plain(f"```{views.clip(m.escape(text), 2990)}```"),
+    )
 
 
 ACTIONS: dict[str, Callable[[Invocation, str], None]] = {

@@ -29,10 +29,8 @@ def home_view(services: Services, user: str) -> dict[str, Any]:
             decisions.append((d, option_label(d, services.store.votes(d.id).get(user))))
     runs = []
     for run in services.store.active_runs():
-        try:
-            runbook = services.runbook(run.runbook_id)
-        except Exception:  # a run of a runbook since removed from the checklist
-            continue
-        runs.append((run.id, runbook, len(run.step_states())))
+        runbook = next((r for r in services.checklist.runbooks if r.id == run.runbook_id), None)
+        if runbook is not None:  # else: a run of a runbook since removed from the checklist
+            runs.append((run.id, runbook, len(run.step_states())))
     view = views.home(readiness, services.waiting_on(user), decisions, runs)
     return view.to_dict()

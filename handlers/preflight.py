@@ -10,10 +10,12 @@ from typing import Any
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 
-from bot import live_status, messages as m, views
+from bot import live_status, views
+from bot import messages as m
 from bot.errors import UnknownItemRef
 from bot.export import render_markdown, to_json
 from bot.readiness import Gate
+from checks.base import Check
 from handlers.common import Invocation, answering, parse
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -37,9 +39,13 @@ def status(inv: Invocation) -> None:
     services = inv.services
     section = inv.args or None
     checks = live_status.checks_for_section(services, section)  # raises for an unknown section
+    runs = inv.context["status_runs"]
+    watched = runs.watched(inv.channel, section, checks)
+    if watched is not None:
+        inv.reply(m.status_already_shown(watched))
+        return
     inv.ack(response_type="ephemeral", text=f"Checking {len(checks)} checks…")
-    inv.later(lambda: live_status.run(inv.client, services, inv.channel, inv.user, section,
-                                      checks, inv.respond))
+    inv.later(lambda: runs.run(inv.client, services, inv.channel, section, checks, inv.respond))
 
 
 def check(inv: Invocation) -> None:
@@ -47,14 +53,21 @@ def check(inv: Invocation) -> None:
     active = "active" in (w.lower() for w in words)
     refs = [w for w in words if w.lower() != "active"] or ["all"]
     services = inv.services
-    selected = []
+    selected: list[Check] = []
     for ref in refs:
         selected.extend(c for c in services.checks_for(ref) if c not in selected)
     if active and not services.is_admin(inv.user, inv.context.get("usergroups")):
-        services.store.audit(inv.user, "check_active", ",".join(c.id for c in selected),
-                             allowed=False, source="slack")
-        inv.reply("Active checks send traffic; only Preflight admins can run them. "
-                  "Your attempt was logged.")
+        services.store.audit(
+            inv.user,
+            "check_active",
+            ",".join(c.id for c in selected),
+            allowed=False,
+            source="slack",
+        )
+        inv.reply(
+            "Active checks send traffic; only Preflight admins can run them. "
+            "Your attempt was logged."
+        )
         return
     inv.ack(response_type="ephemeral", text=f"Running {len(selected)} checks…")
 
@@ -80,16 +93,18 @@ def signoff(inv: Invocation) -> None:
     ref, _, note = inv.args.partition(" ")
     if not ref:
         raise UnknownItemRef("Which item? `/preflight signoff ID [note]`.")
-    signed = inv.services.signoff(ref, inv.user, note=note.strip(), source="slack",
-                                  request_key=inv.request_key or None)
+    signed = inv.services.signoff(
+        ref, inv.user, note=note.strip(), source="slack", request_key=inv.request_key or None
+    )
     inv.reply(f":white_check_mark: Signed off `{signed.id}` — {m.escape(signed.text)}")
 
 
 def unsign(inv: Invocation) -> None:
     if not inv.args:
         raise UnknownItemRef("Which item? `/preflight unsign ID`.")
-    found, removed = inv.services.unsign(inv.args.split()[0], inv.user, source="slack",
-                                         request_key=inv.request_key or None)
+    found, removed = inv.services.unsign(
+        inv.args.split()[0], inv.user, source="slack", request_key=inv.request_key or None
+    )
     if removed:
         inv.reply(f"Withdrew your sign-off of `{found.id}`.")
     else:
@@ -112,8 +127,10 @@ def gate(inv: Invocation) -> None:
         inv.reply(":rocket: *READY TO DEPLOY* — every applicable item is done.")
         return
     lines = [views.blocker_line(b) for b in readiness.blockers[:5]]
-    inv.reply(f":no_entry: *BLOCKED* — {len(readiness.blockers)} items block the launch.\n"
-              + "\n".join(lines))
+    inv.reply(
+        f":no_entry: *BLOCKED* — {len(readiness.blockers)} items block the launch.\n"
+        + "\n".join(lines)
+    )
 
 
 def digest(inv: Invocation) -> None:
@@ -125,8 +142,9 @@ def digest(inv: Invocation) -> None:
     if action in ("subscribe", "unsubscribe") and not services.is_admin(
         inv.user, inv.context.get("usergroups")
     ):
-        services.store.audit(inv.user, f"digest_{action}", inv.channel, allowed=False,
-                             source="slack")
+        services.store.audit(
+            inv.user, f"digest_{action}", inv.channel, allowed=False, source="slack"
+        )
         inv.reply("Only Preflight admins can manage digests. Your attempt was logged.")
         return
     if action == "subscribe":
@@ -134,12 +152,22 @@ def digest(inv: Invocation) -> None:
         sub = digests.subscribe(services, inv.channel, inv.user, at)
         inv.reply(f"This channel gets a readiness digest every day at {sub.schedule} UTC.")
     elif action == "unsubscribe":
-        removed = services.store.unsubscribe(inv.channel, inv.user)
-        inv.reply("Digest stopped for this channel." if removed else
-                  "This channel has no digest; nothing changed.")
+        removed = digests.unsubscribe(services, inv.channel, inv.user)
+        inv.reply(
+            "Digest stopped for this channel."
+            if removed
+            else "This channel has no digest; nothing changed."
+        )
     elif action == "now":
         inv.ack(response_type="ephemeral", text="Posting the digest…")
-        inv.later(lambda: digests.post(inv.client, services, inv.channel))
+
+        def post() -> None:
+            try:
+                digests.post(inv.client, services, inv.channel)
+            except digests.DigestNotPosted as exc:
+                inv.respond(response_type="ephemeral", text=str(exc))
+
+        inv.later(post)
     else:
         inv.reply("Usage: `/preflight digest subscribe [HH:MM] | unsubscribe | now`.")
 
@@ -155,13 +183,19 @@ def export(inv: Invocation) -> None:
     def upload() -> None:
         if fmt == "json":
             done = {s.item.id for s in services.readiness().items if s.done}
-            content, name = json.dumps(to_json(services.checklist, done=done), indent=2), "preflight.json"
+            content, name = (
+                json.dumps(to_json(services.checklist, done=done), indent=2),
+                "preflight.json",
+            )
         else:
-            signoffs = {i: [(s.user, s.at, s.note) for s in lst]
-                        for i, lst in services.store.signoffs().items()}
+            signoffs = {
+                i: [(s.user, s.at, s.note) for s in lst]
+                for i, lst in services.store.signoffs().items()
+            }
             content, name = render_markdown(services.checklist, signoffs), "preflight.md"
-        inv.client.files_upload_v2(channel=inv.channel, content=content, filename=name,
-                                   title="Preflight checklist export")
+        inv.client.files_upload_v2(
+            channel=inv.channel, content=content, filename=name, title="Preflight checklist export"
+        )
 
     inv.later(upload)
 

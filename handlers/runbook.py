@@ -36,8 +36,10 @@ def command(
 
 
 def list_(inv: Invocation) -> None:
-    lines = [f"• `{r.id}` — {m.escape(r.title)} ({len(r.steps)} steps)"
-             for r in inv.services.checklist.runbooks]
+    lines = [
+        f"• `{r.id}` — {m.escape(r.title)} ({len(r.steps)} steps)"
+        for r in inv.services.checklist.runbooks
+    ]
     inv.reply("Runbooks", views.plain("*Runbooks*\n" + "\n".join(lines)))
 
 
@@ -48,8 +50,13 @@ def start(inv: Invocation) -> None:
     inv.later(lambda: publish(inv.client, inv.services, runbook, run, inv.respond))
 
 
-def publish(client: WebClient, services: Services, runbook: Runbook, run: RunbookRun,
-            respond: Callable[..., Any] | None = None) -> None:
+def publish(
+    client: WebClient,
+    services: Services,
+    runbook: Runbook,
+    run: RunbookRun,
+    respond: Callable[..., Any] | None = None,
+) -> None:
     """Post (first time) or update the run's message in its channel."""
     current = next_step(runbook, run)
     blocks = views.runbook_message(runbook, run, current)
@@ -66,6 +73,19 @@ def publish(client: WebClient, services: Services, runbook: Runbook, run: Runboo
             respond(response_type="ephemeral", text=text, blocks=blocks)
 
 
+def show_step(
+    client: WebClient,
+    services: Services,
+    runbook: Runbook,
+    run: RunbookRun,
+    text: str,
+    respond: Callable[..., Any] | None = None,
+) -> None:
+    """After a step event: update the run's message and say who did what in its thread."""
+    publish(client, services, runbook, run, respond)
+    note_in_thread(client, run, text)
+
+
 def note_in_thread(client: WebClient, run: RunbookRun, text: str) -> None:
     if not (run.channel and run.thread_ts):
         return
@@ -79,18 +99,21 @@ def _act(inv: Invocation, action: str, note: str) -> None:
     services = inv.services
     runbook, run = services.active_run(inv.channel)
     step = next_step(runbook, run)
-    runbook, run = services.step(run.id, action, inv.user, note, source="slack",
-                                 request_key=inv.request_key or None)
+    runbook, run = services.step(
+        run.id, action, inv.user, note, source="slack", request_key=inv.request_key or None
+    )
     settled = step if step is not None else 0
     inv.reply(f"Step {settled + 1} {'noted' if action == 'note' else action}.")
-    text = _event_text(action, settled, runbook, inv.user, note)
-    inv.later(lambda: (publish(inv.client, services, runbook, run, inv.respond),
-                       note_in_thread(inv.client, run, text)))
+    text = event_text(action, settled, runbook, inv.user, note)
+    inv.later(lambda: show_step(inv.client, services, runbook, run, text, inv.respond))
 
 
-def _event_text(action: str, step: int, runbook: Runbook, user: str, note: str) -> str:
-    verb = {"done": ":white_check_mark: done", "skip": ":fast_forward: skipped",
-            "note": ":memo: note"}[action]
+def event_text(action: str, step: int, runbook: Runbook, user: str, note: str) -> str:
+    verb = {
+        "done": ":white_check_mark: done",
+        "skip": ":fast_forward: skipped",
+        "note": ":memo: note",
+    }[action]
     title = runbook.steps[step] if 0 <= step < len(runbook.steps) else ""
     suffix = f": {m.escape(note)}" if note else ""
     return f"Step {step + 1} ({m.escape(title)}) {verb} by <@{user}>{suffix}"
@@ -113,7 +136,9 @@ def note(inv: Invocation) -> None:
 
 def status(inv: Invocation) -> None:
     runbook, run = inv.services.active_run(inv.channel)
-    inv.reply(f"Runbook {runbook.title}", views.runbook_message(runbook, run, next_step(runbook, run)))
+    inv.reply(
+        f"Runbook {runbook.title}", views.runbook_message(runbook, run, next_step(runbook, run))
+    )
 
 
 def end(inv: Invocation) -> None:
@@ -127,9 +152,13 @@ def end(inv: Invocation) -> None:
         publish(inv.client, services, runbook, run, inv.respond)
         if run.channel:
             try:
-                inv.client.files_upload_v2(channel=run.channel, thread_ts=run.thread_ts,
-                                           content=draft, filename=f"postmortem-run-{run.id}.md",
-                                           title=f"Post-mortem draft: {runbook.title}")
+                inv.client.files_upload_v2(
+                    channel=run.channel,
+                    thread_ts=run.thread_ts,
+                    content=draft,
+                    filename=f"postmortem-run-{run.id}.md",
+                    title=f"Post-mortem draft: {runbook.title}",
+                )
             except SlackApiError as exc:
                 log.info("cannot upload the draft: %s", exc.response.get("error"))
                 inv.respond(response_type="ephemeral", text=f"```{views.clip(draft, 2900)}```")

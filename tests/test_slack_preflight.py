@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -62,7 +63,7 @@ def test_status_updates_at_most_once_a_second(slack: SlackApp) -> None:
             registry.unregister(check.id)
     updates = slack.fake.calls_to("chat.update")
     progress = updates[:-1]
-    for a, b in zip(progress, progress[1:], strict=False):
+    for a, b in itertools.pairwise(progress):
         assert b.at - a.at >= 0.95
 
 
@@ -114,7 +115,9 @@ def test_signoff_and_unsign_are_stored_and_confirmed(slack: SlackApp) -> None:
 
 
 def test_assign_needs_a_mention_and_fills_the_assignees_home(slack: SlackApp) -> None:
-    assert "mention the person" in slack.reply("assign phase-3-status/all-tests-passing bob")["text"]
+    assert (
+        "mention the person" in slack.reply("assign phase-3-status/all-tests-passing bob")["text"]
+    )
     reply = slack.reply("assign phase-3-status/all-tests-passing <@U777|bob>")
     assert "Assigned `phase-3-status/all-tests-passing` to <@U777>" in reply["text"]
     slack.home("U777")
@@ -157,5 +160,5 @@ def test_app_home_shows_readiness_and_open_decisions(slack: SlackApp) -> None:
     call = slack.fake.wait_for("views.publish")[0]
     assert call.payload["user_id"] == "U123"
     text = json.dumps(call.payload["view"])
-    assert "NOT READY" in text and "Open decisions (9)" in text
+    assert "NOT READY" in text and "*Open decisions* (9)" in text
     assert validate_outbound(slack.fake.calls) == []
