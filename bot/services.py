@@ -6,13 +6,13 @@ objects and raise `bot.errors` with messages fit to show.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot import readiness as readiness_mod
 from bot.bindings import apply_bindings, load_bindings
@@ -89,8 +89,8 @@ class Services:
         if self.settings.preflight_runbooks_dir:
             extra = tuple(load_runbook_files(self.settings.preflight_runbooks_dir))
             known = {r.id for r in bound.runbooks}
-            bound = _replace_runbooks(
-                bound, bound.runbooks + tuple(r for r in extra if r.id not in known)
+            bound = dataclasses.replace(
+                bound, runbooks=bound.runbooks + tuple(r for r in extra if r.id not in known)
             )
         with self._lock:
             report = self.store.import_checklist(bound)
@@ -279,7 +279,9 @@ class Services:
                 user, "close_decision", decision.id, option.id, allowed=False, source=source
             )
             raise NotAuthorized("Only deciders can close a decision; your attempt was logged.")
-        self.store.close_decision(decision.id, option.id, user, rationale, request_key=request_key)
+        self.store.close_decision(
+            decision.id, option.id, user, rationale, source=source, request_key=request_key
+        )
         self.store.audit(user, "close_decision", decision.id, option.id, source=source)
         return decision, option
 
@@ -297,7 +299,9 @@ class Services:
         if not authorized:
             self.store.audit(user, "reopen_decision", decision.id, allowed=False, source=source)
             raise NotAuthorized("Only deciders can reopen a decision; your attempt was logged.")
-        self.store.reopen_decision(decision.id, user, reason, request_key=request_key)
+        self.store.reopen_decision(
+            decision.id, user, reason, source=source, request_key=request_key
+        )
         self.store.audit(user, "reopen_decision", decision.id, reason, source=source)
         return decision
 
@@ -419,18 +423,3 @@ def _check_ref(ref: str, what: str) -> str:
     if re.search(r"[\x00-\x08\x0b-\x1f]", key):
         raise UnknownItemRef(f"That is not {what}.")
     return key
-
-
-def _replace_runbooks(checklist: Checklist, runbooks: tuple[Runbook, ...]) -> Checklist:
-    import dataclasses
-
-    return dataclasses.replace(checklist, runbooks=runbooks)
-
-
-def as_dict(obj: Any) -> Any:
-    """Plain data for JSON output of store/model dataclasses."""
-    import dataclasses
-
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {k: as_dict(v) for k, v in dataclasses.asdict(obj).items()}
-    return obj

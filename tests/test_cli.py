@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.bindings import apply_bindings, load_bindings
-from bot.cli import app
 from bot.checklist import load_bundled
+from bot.cli import app
 from store import Store
 from tests.support.dns_server import LocalDNS
 
@@ -79,8 +79,9 @@ def test_status_in_a_terminal_prints_sections_and_blockers(env: dict[str, str]) 
 
 
 def test_signoff_vote_decide_and_gate(env: dict[str, str]) -> None:
-    code, out, _ = run("signoff", "phase-3-status/all-tests-passing", "--as", "alice",
-                       "--note", "CI green")
+    code, out, _ = run(
+        "signoff", "phase-3-status/all-tests-passing", "--as", "alice", "--note", "CI green"
+    )
     assert code == 0 and "Signed off phase-3-status/all-tests-passing as alice" in out
     assert run("vote", "email", "SES", "--as", "alice")[1].startswith("alice votes AWS SES")
     assert run("vote", "email", "mailgun", "--as", "bob")[0] == 0
@@ -115,6 +116,7 @@ def test_check_list_and_json(env: dict[str, str]) -> None:
     assert "FRONTEND_URL" in listed["security_headers"]["settings"]
     code, out, _ = run("check", "env_config", "--json")
     (result,) = json.loads(out)
+    assert code == (1 if result["status"] in ("FAIL", "ERROR") else 0)
     assert {"id", "status", "summary", "evidence", "duration_ms"} <= set(result)
     assert result["id"] == "env_config"
 
@@ -122,8 +124,10 @@ def test_check_list_and_json(env: dict[str, str]) -> None:
 def test_import_reports_changes_and_keeps_signoffs(env: dict[str, str], tmp_path: Path) -> None:
     run("signoff", "phase-3-status/all-tests-passing", "--as", "alice")
     edited = load_bundled_text().replace("- [ ] Partner leads page working in development\n", "")
-    edited = edited.replace("- [ ] All tests passing\n- [ ] CI/CD runs", "- [ ] All tests passing\n"
-                            "- [ ] Mutation testing tried\n- [ ] CI/CD runs")
+    edited = edited.replace(
+        "- [ ] All tests passing\n- [ ] CI/CD runs",
+        "- [ ] All tests passing\n- [ ] Mutation testing tried\n- [ ] CI/CD runs",
+    )
     path = tmp_path / "edited.md"
     path.write_text(edited)
     code, out, _ = run("import", str(path))
@@ -201,8 +205,9 @@ def test_unreadable_checklists_are_refused(env: dict[str, str], tmp_path: Path, 
 def test_the_installed_command_prints_the_report_without_slack(env: dict[str, str]) -> None:
     """What quick-start command 1 ends in: the real entry point, no tokens."""
     exe = Path(sys.executable).with_name("preflight")
-    result = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, **env})
+    result = subprocess.run(
+        [str(exe)], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+    )
     assert result.returncode == 0, result.stderr
     assert "NOT READY — BLOCKED" in result.stdout
     assert "Connect Slack" in result.stdout and "manifest.yml" in result.stdout

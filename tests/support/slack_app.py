@@ -20,6 +20,7 @@ from bot.services import Services
 from bot.settings import Settings
 from tests.support.dns_server import LocalDNS
 from tests.support.slack_fake import FakeSlack
+from tests.support.slack_payloads import scan_for_secrets, validate_blocks, validate_outbound
 from tests.support.slack_requests import (
     app_home_opened,
     block_actions,
@@ -137,6 +138,14 @@ def slack(tmp_path: Path, fake_slack: FakeSlack, dns_server: LocalDNS) -> Iterat
     harness = SlackApp(app, services, fake_slack)
     try:
         yield harness
+        harness.settle()
+        # Every payload of every scenario: valid Block Kit within Slack's limits, no secret.
+        assert validate_outbound(fake_slack.calls) == []
+        for reply in harness.responses:
+            if reply.get("blocks"):
+                assert validate_blocks(reply["blocks"]) == []
+        assert scan_for_secrets(fake_slack.calls, SECRETS) == []
+        assert not [s for s in SECRETS if s in json.dumps(harness.responses)]
     finally:
         shutdown(app, timeout=20)
         services.store.close()
