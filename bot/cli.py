@@ -175,7 +175,7 @@ def check(
     list_: Annotated[bool, typer.Option("--list", help="List checks and their settings")] = False,
     active: Annotated[bool, typer.Option("--active", help="Also run opt-in active checks")] = False,
 ) -> None:
-    """Run readiness checks now (all, by id, or by section)."""
+    """Run readiness checks now (all, by id, or by section); exit 1 if any fails or errors."""
     if list_:
         _list_checks(as_json)
         return
@@ -187,13 +187,17 @@ def check(
     results = _run_checks_with_progress(services, selected, active)
     if as_json:
         out.print_json(json.dumps([_result_json(r) for r in results]))
-        return
+    else:
+        _print_results(results)
+    if any(r.status in (Status.FAIL, Status.ERROR) for r in results):
+        raise typer.Exit(1)
+
+
+def _print_results(results: list[Result]) -> None:
     for r in results:
         style = messages.STATUS_STYLE.get(r.status, "")
         out.print(f"[{style}]{r.status.value:7}[/{style}] {r.check_id}: ", end="")
         out.print(r.summary, markup=False, highlight=False)
-    if any(r.status in (Status.FAIL, Status.ERROR) for r in results):
-        raise typer.Exit(1)
 
 
 def _result_json(r: Result) -> dict[str, Any]:
