@@ -84,8 +84,13 @@ def _serve(app: App, settings: Settings, *, http: bool, port: int) -> None:
         log.info("serving Slack over HTTP on port %s%s", port, EVENTS_PATH)
         server.run()
         return
+    log.info("serving Slack over Socket Mode")
+    socket_mode_handler(app, settings).start()
+
+
+def socket_mode_handler(app: App, settings: Settings) -> Any:
+    """Socket Mode: Slack pushes requests over a WebSocket the app opens; no public URL."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     assert settings.slack_app_token is not None
-    log.info("serving Slack over Socket Mode")
-    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    return SocketModeHandler(app, settings.slack_app_token.get_secret_value())

@@ -346,6 +346,11 @@ class FakeSlack:
         with self._lock:
             self._usergroups[group_id] = list(user_ids)
 
+    def answer(self, method: str, handler: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """Answer `method` with handler(payload) (e.g. apps.connections.open for Socket Mode)."""
+        with self._lock:
+            self._methods[method] = handler
+
     def set_channel(self, channel_id: str, name: str, *, is_private: bool = False) -> None:
         """What conversations.info answers for `channel_id` (unknown ids get a derived name)."""
         with self._lock:
