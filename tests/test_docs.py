@@ -49,8 +49,10 @@ def test_readme_lists_every_registered_check_and_no_other() -> None:
 
 def test_readme_names_each_checks_settings() -> None:
     section = README.split("## Checks", 1)[1].split("\n## ", 1)[0]
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*$", section,
-                                                          flags=re.M)}
+    rows = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*$", section, flags=re.M)
+    }
     for check in registry.all_checks().values():
         for setting in check.settings:
             assert setting in rows[check.id], f"{check.id}: README does not name {setting}"

@@ -22,8 +22,10 @@ def test_decide_lists_shows_and_votes_with_aliases(slack: SlackApp) -> None:
 
 def test_decide_unknown_and_ambiguous_input_is_explained(slack: SlackApp) -> None:
     assert "No open question" in slack.reply("nonesuch SES", command="/decide")["text"]
-    assert "not an option of Email Service" in slack.reply("email carrier-pigeon",
-                                                           command="/decide")["text"]
+    assert (
+        "not an option of Email Service"
+        in slack.reply("email carrier-pigeon", command="/decide")["text"]
+    )
     assert "/decide TOPIC OPTION" in slack.reply("", command="/decide")["text"]
     assert slack.store.votes("email-service") == {}
 
@@ -49,14 +51,19 @@ def test_closing_needs_a_decider_and_refusals_are_audited(slack: SlackApp) -> No
     # voting on a closed decision is refused, reopen needs a decider
     assert "closed" in slack.reply("email mailgun", command="/decide")["text"].lower()
     assert "Only deciders" in slack.reply("email reopen", command="/decide")["text"]
-    assert "open again" in slack.reply("email reopen new pricing", command="/decide",
-                                       user=DECIDER)["text"]
+    assert (
+        "open again"
+        in slack.reply("email reopen new pricing", command="/decide", user=DECIDER)["text"]
+    )
 
 
 def test_runbook_walkthrough_records_who_did_what(slack: SlackApp) -> None:
     listing = slack.reply("list", command="/runbook")
     assert "deployment-fails" in listing["text"] + json.dumps(listing.get("blocks"))
-    assert "Starting If Deployment Fails" in slack.reply("deployment-fails", command="/runbook")["text"]
+    assert (
+        "Starting If Deployment Fails"
+        in slack.reply("deployment-fails", command="/runbook")["text"]
+    )
     slack.settle()
     root = slack.fake.calls_to("chat.postMessage")[0]
     assert "Immediately rollback" in json.dumps(root.data["blocks"])

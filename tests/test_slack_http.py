@@ -34,8 +34,9 @@ def test_healthz_and_unknown_paths(http_url: str) -> None:
 def test_signed_command_over_http_is_answered_and_unsigned_is_401(
     slack: SlackApp, http_url: str
 ) -> None:
-    body, _ = slash_command(text="signoff phase-3-status/all-tests-passing",
-                            response_url=slack.fake.response_url())
+    body, _ = slash_command(
+        text="signoff phase-3-status/all-tests-passing", response_url=slack.fake.response_url()
+    )
     status, text, elapsed = post(f"{http_url}/slack/events", body, sign(SIGNING_SECRET, body))
     assert status == 200 and "Signed off" in text and elapsed < 3
     bad = sign("wrong-secret", body)

