@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -43,6 +44,10 @@ def trigger_for(schedule: str) -> CronTrigger:
     return CronTrigger(hour=hour, minute=minute, timezone="UTC")
 
 
+PRUNE_JOB = "prune-requests"
+REQUEST_KEYS_KEPT = timedelta(days=7)
+
+
 class DigestScheduler:
     """Runs digests.post for every subscribed channel at its time of day."""
 
@@ -68,6 +73,9 @@ class DigestScheduler:
         self.scheduler.add_job(
             self._sync, "interval", seconds=SYNC_INTERVAL_S, id=SYNC_JOB, replace_existing=True
         )
+        self.scheduler.add_job(
+            self.prune, "interval", hours=24, id=PRUNE_JOB, replace_existing=True
+        )
         digests.add_reload_hook(self.reload)
 
     def shutdown(self, wait: bool = True) -> None:
@@ -75,6 +83,14 @@ class DigestScheduler:
         digests.remove_reload_hook(self.reload)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
+
+    def prune(self) -> None:
+        """Forget Slack request ids older than a week: retries come within minutes."""
+        try:
+            removed = self.services.store.prune_requests(REQUEST_KEYS_KEPT)
+            log.info("pruned %d processed request ids", removed)
+        except Exception:
+            log.exception("pruning processed request ids failed")
 
     def jobs(self) -> list[Any]:
         """The digest jobs (apscheduler Job objects), one per subscribed channel."""

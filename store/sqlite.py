@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -978,3 +978,12 @@ class Store:
         """True the first time `key` (a Slack retry's trigger_id, action_ts...) is seen."""
         with self._write():
             return self._claim("request", key)
+
+    def prune_requests(self, older_than: timedelta) -> int:
+        """Forget request keys claimed longer ago than Slack could still redeliver them
+        (retries come within minutes); returns how many were removed."""
+        cutoff = _ts(self._clock() - older_than)
+        with self._write():
+            return self._db.execute(
+                "DELETE FROM processed_requests WHERE claimed_at < ?", (cutoff,)
+            ).rowcount

@@ -756,3 +756,14 @@ def test_assignment_of_a_removed_item_no_longer_counts(store: Store) -> None:
     store.assign("b", "U_BOB", "U_ALICE")
     store.import_checklist(checklist(item("b"), sha="2"))
     assert store.assignments() == {"b": "U_BOB"}
+
+
+def test_prune_requests_forgets_only_old_request_ids() -> None:
+    now = [datetime(2026, 11, 1, tzinfo=UTC)]
+    store = Store(open_database(None), clock=lambda: now[0])
+    assert store.claim_request("old")
+    now[0] += timedelta(days=8)
+    assert store.claim_request("new")
+    assert store.prune_requests(timedelta(days=7)) == 1
+    assert store.claim_request("old")  # forgotten, so claimable again
+    assert not store.claim_request("new")
