@@ -25,14 +25,17 @@ def _sleep(seconds: float, status: Status = Status.PASS):
 
 
 def test_checks_run_concurrently_and_keep_their_order() -> None:
-    checks = [_check(f"c{i}", _sleep(0.3)) for i in range(5)]
-    started = time.monotonic()
+    # Each check waits until all five are running: only a concurrent runner gets past it.
+    all_running = threading.Barrier(5, timeout=10)
+
+    def meet(ctx: CheckContext) -> Result:
+        all_running.wait()
+        return Result(Status.PASS, "all five ran at once")
+
+    checks = [_check(f"c{i}", meet) for i in range(5)]
     results = run_checks(checks, CheckContext(env={}))
-    wall = time.monotonic() - started
     assert [r.check_id for r in results] == ["c0", "c1", "c2", "c3", "c4"]
     assert all(r.status is Status.PASS for r in results)
-    # Sequential would take 1.5 s; concurrent takes about 0.3 s.
-    assert wall < 1.2
 
 
 def test_a_hanging_check_is_an_error_at_its_deadline_and_others_are_unaffected() -> None:
@@ -44,10 +47,9 @@ def test_a_hanging_check_is_an_error_at_its_deadline_and_others_are_unaffected()
 
     seen: list[str] = []
     checks = [_check("hangs", hang, timeout_s=0.5), _check("quick", _sleep(0.01))]
-    started = time.monotonic()
     results = run_checks(checks, CheckContext(env={}), on_result=lambda r: seen.append(r.check_id))
+    assert not release.is_set()  # the run ended while the hanging check still hangs
     release.set()
-    assert time.monotonic() - started < 5
     assert results[0].status is Status.ERROR
     assert "did not finish within 0.5 s" in results[0].summary
     assert results[1].status is Status.PASS
