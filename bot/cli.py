@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,11 +24,13 @@ from bot.checklist import ChecklistError
 from bot.decisions import option_label, tally
 from bot.errors import AmbiguousRef, PreflightError
 from bot.export import render_markdown, to_json
+from bot.logs import configure_logging
 from bot.readiness import Gate, Readiness
 from bot.services import Services
 from bot.settings import Settings
 from checks import registry
 from checks.base import Result, Status
+from checks.redact import Redactor
 from store.errors import StoreError
 
 app = typer.Typer(
@@ -380,5 +383,20 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    configure_logging(os.environ, logging.WARNING)
+    try:
+        app()
+    except SystemExit:
+        raise
+    except Exception as exc:
+        # Exit 2 is "error" for CI (gate uses 0 ready / 1 blocked); the detail goes to the log,
+        # redacted, and the person gets one line.
+        logging.getLogger("preflight.cli").debug("unexpected error", exc_info=True)
+        err.print(
+            f"preflight: unexpected error: {type(exc).__name__}: "
+            f"{Redactor.from_env(os.environ).text(str(exc))}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)

@@ -12,6 +12,8 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from store.errors import StoreUnavailable
+
 BUSY_TIMEOUT_MS = 5000
 
 MIGRATIONS = Migrations("preflight")
@@ -26,13 +28,16 @@ def open_database(
     access with its own lock. Migrations are applied by the Store, not here.
     """
     target = ":memory:"
-    if path is not None and str(path) != ":memory:":
-        file = Path(path).expanduser()
-        file.parent.mkdir(parents=True, exist_ok=True)
-        target = str(file)
-    conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, check_same_thread=False)
-    db = sqlite_utils.Database(conn)
-    configure(db, busy_timeout_ms=busy_timeout_ms)
+    try:
+        if path is not None and str(path) != ":memory:":
+            file = Path(path).expanduser()
+            file.parent.mkdir(parents=True, exist_ok=True)
+            target = str(file)
+        conn = sqlite3.connect(target, timeout=busy_timeout_ms / 1000, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        configure(db, busy_timeout_ms=busy_timeout_ms)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreUnavailable(f"cannot open the store at {path}: {exc}") from exc
     return db
 
 

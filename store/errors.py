@@ -7,6 +7,10 @@ class StoreError(Exception):
     """Base of every error the store raises on purpose."""
 
 
+class StoreUnavailable(StoreError):
+    """The database file cannot be opened or created (path, permissions, not a database)."""
+
+
 class UnknownItem(StoreError):
     """No item with this id in the current checklist version."""
 

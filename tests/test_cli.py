@@ -170,6 +170,7 @@ def load_bundled_text() -> str:
         (["unsign", "phase-3-status/all-tests-passing", "--as", "nobody"], "no sign-off"),
         (["signoff", "x" * 500, "--as", "alice"], "too long"),
         (["export", "--format", "pdf"], "unknown format"),
+        (["gate", "--cached", "--db", "/proc/no-such-dir/x.db"], "cannot open the store"),
     ],
 )
 def test_bad_input_is_one_clear_line_exit_2_and_writes_nothing(
