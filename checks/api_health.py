@@ -8,7 +8,7 @@ import time
 import httpx
 
 from checks._net import Deadline, describe_error, http_client
-from checks.base import Check, CheckContext, Result, Status, skipped, worst
+from checks.base import Check, CheckContext, Finding, Result, Status, skipped, worst
 
 DEFAULT_PATH = "/api/partner-portal/leads/stats"
 DEFAULT_LATENCY_MS = 1000
@@ -74,7 +74,7 @@ def run(ctx: CheckContext) -> Result:
         content_type=content_type,
         status_without_token=anonymous.status_code,
     )
-    findings: list[tuple[Status, str, str]] = []
+    findings: list[Finding] = []
     if response.status_code != 200:
         location = response.headers.get("location")
         if location:

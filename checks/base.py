@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -35,6 +35,21 @@ def worst(statuses: list[Status]) -> Status:
         if s in statuses:
             return s
     return Status.PASS
+
+
+# One observation of a check: its status, what was found (a clause), and what to do about it.
+Finding = tuple[Status, str, str]
+
+
+def from_findings(subject: str, findings: Sequence[Finding], evidence: dict[str, Any]) -> Result:
+    """One result from several findings about subject: the worst status, the findings joined
+    into one sentence ("RDS db1: backups kept 3 days; no backup window"), their fixes joined."""
+    return Result(
+        worst([f[0] for f in findings]),
+        f"{subject}: " + "; ".join(f[1] for f in findings),
+        evidence,
+        " ".join(f[2] for f in findings if f[2]),
+    )
 
 
 def utcnow() -> datetime:

@@ -16,12 +16,10 @@ from typing import Any
 import psycopg
 
 from checks import _pg
-from checks.base import Check, CheckContext, Result, Status, worst
+from checks.base import Check, CheckContext, Finding, Result, Status, from_findings
 
 SLOW_QUERY_LIMIT_MS = 1000  # the checklist: "Slow query threshold set (e.g., > 1 second)"
 CONNECTIONS_WARN_PERCENT = 80.0
-
-Finding = tuple[Status, str, str]
 
 
 def _slow_query_logging(value_ms: int) -> Finding | None:
@@ -169,12 +167,7 @@ def run(ctx: CheckContext) -> Result:
             f"{conns['used']} of {conns['max_connections']} connections",
             evidence,
         )
-    return Result(
-        worst([f[0] for f in findings]),
-        f"{where}: " + "; ".join(f[1] for f in findings),
-        evidence,
-        " ".join(f[2] for f in findings),
-    )
+    return from_findings(where, findings, evidence)
 
 
 CHECK = Check(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import psycopg
 
 from checks import _pg
-from checks.base import Check, CheckContext, Result, Status, worst
+from checks.base import Check, CheckContext, Finding, Result, Status, from_findings
 
 
 def _plaintext_probe(ctx: CheckContext, tgt: _pg.PgTarget) -> tuple[str, str]:
@@ -62,7 +62,7 @@ def run(ctx: CheckContext) -> Result:
     if probe_reason:
         evidence["plaintext_reason"] = probe_reason
 
-    problems: list[tuple[Status, str, str]] = []
+    problems: list[Finding] = []
     if not in_use:
         problems.append(
             (
@@ -115,13 +115,7 @@ def run(ctx: CheckContext) -> Result:
             "unencrypted logins",
             evidence,
         )
-    status = worst([p[0] for p in problems])
-    return Result(
-        status,
-        f"{where}: " + "; ".join(p[1] for p in problems),
-        evidence,
-        " ".join(p[2] for p in problems),
-    )
+    return from_findings(where, problems, evidence)
 
 
 CHECK = Check(

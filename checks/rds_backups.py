@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from checks import _aws
-from checks.base import Check, CheckContext, Result, Status, worst
+from checks.base import Check, CheckContext, Finding, Result, Status, from_findings
 
 DEFAULT_RETENTION_DAYS = 30
 MIN_RETENTION_DAYS = 7
@@ -46,7 +46,7 @@ def evaluate(instance: dict[str, Any], ctx: CheckContext, now: datetime | None =
         "restore_lag_minutes": lag_minutes,
         "rpo_minutes": rpo_minutes,
     }
-    findings: list[tuple[Status, str, str]] = []
+    findings: list[Finding] = []
     if retention == 0:
         findings.append(
             (
@@ -107,12 +107,7 @@ def evaluate(instance: dict[str, Any], ctx: CheckContext, now: datetime | None =
             f"{lag_minutes:g} minutes ago, within the {rpo_minutes}-minute RPO",
             evidence,
         )
-    return Result(
-        worst([f[0] for f in findings]),
-        f"RDS {name}: " + "; ".join(f[1] for f in findings),
-        evidence,
-        " ".join(f[2] for f in findings),
-    )
+    return from_findings(f"RDS {name}", findings, evidence)
 
 
 def check_instance(ctx: CheckContext, client: Any, instance: dict[str, Any]) -> Result:

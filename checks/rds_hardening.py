@@ -17,12 +17,10 @@ from typing import Any
 import botocore.exceptions
 
 from checks import _aws
-from checks.base import Check, CheckContext, Result, Status, worst
+from checks.base import Check, CheckContext, Finding, Result, Status, from_findings
 
 CERT_WARN_DAYS = 90
 _MAX_PARAMETER_PAGES = 20  # a parameter group has a few hundred parameters, 100 per page
-
-Finding = tuple[Status, str, str]
 
 
 def ssl_parameter(engine: str) -> str:
@@ -199,12 +197,7 @@ def check_instance(
             f"its certificate is valid for {cert_info.get('days_left')} more days",
             evidence,
         )
-    return Result(
-        worst([f[0] for f in findings]),
-        f"RDS {name}: " + "; ".join(f[1] for f in findings),
-        evidence,
-        " ".join(f[2] for f in findings),
-    )
+    return from_findings(f"RDS {name}", findings, evidence)
 
 
 def run(ctx: CheckContext) -> Result:
