@@ -90,6 +90,14 @@ def _run_checks_with_progress(services: Services, checks: list[Any], active: boo
         return services.run_checks(checks, on_result=advance, allow_active=active)
 
 
+def _readiness(db: Path | None, cached: bool) -> Readiness:
+    """Readiness after running every (non-active) check, or from stored results only."""
+    services = _services(db)
+    if not cached:
+        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
+    return services.readiness()
+
+
 def _print_status(r: Readiness) -> None:
     out.print(f"[bold]{messages.headline(r)}[/bold]")
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -122,9 +130,7 @@ def main_job(ctx: typer.Context, db: DbOption = None) -> None:
 
         serve(settings, http=not settings.socket_mode)
         return
-    services = _services(db)
-    _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
-    _print_status(services.readiness())
+    _print_status(_readiness(db, cached=False))
     out.print(
         "\nConnect Slack: create the app from manifest.yml, then set SLACK_BOT_TOKEN and "
         "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP) and run again.",
@@ -139,10 +145,7 @@ def status(
     cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
 ) -> None:
     """Per-section progress, totals, the gate verdict and its blockers."""
-    services = _services(db)
-    if not cached:
-        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
-    readiness = services.readiness()
+    readiness = _readiness(db, cached)
     if as_json:
         out.print_json(json.dumps(readiness.to_dict()))
     else:
@@ -155,10 +158,7 @@ def gate(
     cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
 ) -> None:
     """Exit 0 when ready to deploy, 1 when blocked (blockers printed), 2 on error."""
-    services = _services(db)
-    if not cached:
-        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
-    readiness = services.readiness()
+    readiness = _readiness(db, cached)
     if readiness.gate is Gate.READY:
         out.print("READY TO DEPLOY")
         raise typer.Exit(0)
