@@ -134,16 +134,18 @@ def signoff_submitted(
 
 
 def vote(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
-    ack()
     services = context["services"]
     decision_id, _, option_id = (_action(body).get("value") or "").partition("|")
     try:
+        # Stored before the ack: a crash can't lose a vote Slack was told we took.
         decision, option = services.vote(
             decision_id, option_id, _user(body), source="slack", request_key=_key(body)
         )
     except (PreflightError, StoreError) as exc:
+        ack()
         _tell(respond, _error_text(exc))
         return
+    ack()
     _tell(
         respond,
         f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
@@ -154,17 +156,19 @@ def vote(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond)
 def runbook_step(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
 ) -> None:
-    ack()
     services = context["services"]
-    run_id, step, action = _parse_step(_action(body).get("value") or "")
     user = _user(body)
     try:
+        run_id, step, action = _parse_step(_action(body).get("value") or "")
+        # Stored before the ack, like every other write.
         runbook, run = services.step(
             run_id, action, user, step=step, source="slack", request_key=_key(body)
         )
     except (PreflightError, StoreError, ValueError) as exc:
+        ack()
         _tell(respond, _error_text(exc))
         return
+    ack()
     text = runbook_handler.event_text(action, step, runbook, user, "")
     context["work"].submit(
         lambda: runbook_handler.show_step(client, services, runbook, run, text, respond)
