@@ -160,3 +160,20 @@ def test_app_home_shows_readiness_and_open_decisions(slack: SlackApp) -> None:
     text = json.dumps(call.payload["view"])
     assert "NOT READY" in text and "*Open decisions* (9)" in text
     assert validate_outbound(slack.fake.calls) == []
+
+
+def test_admins_subscribe_a_channel_to_digests_and_anyone_can_post_one(slack: SlackApp) -> None:
+    refused = slack.reply("digest subscribe 08:30")
+    assert "Only Preflight admins" in refused["text"]
+    assert slack.store.subscriptions() == []
+    assert "HH:MM" in slack.reply("digest subscribe 25:00", user=ADMIN)["text"]
+    assert slack.store.subscriptions() == []
+    reply = slack.reply("digest subscribe 08:30", user=ADMIN)
+    assert "every day at 08:30 UTC" in reply["text"]
+    assert [(s.channel, s.schedule) for s in slack.store.subscriptions()] == [("C123", "08:30")]
+    slack.reply("digest now")
+    slack.settle()
+    digest = slack.fake.calls_to("chat.postMessage")[-1]
+    assert digest.data["channel"] == "C123" and "First digest" in json.dumps(digest.data["blocks"])
+    assert "Digest stopped" in slack.reply("digest unsubscribe", user=ADMIN)["text"]
+    assert slack.store.subscriptions() == []
