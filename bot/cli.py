@@ -25,7 +25,7 @@ from bot.decisions import option_label, tally
 from bot.errors import AmbiguousRef, PreflightError
 from bot.export import render_markdown, to_json
 from bot.logs import configure_logging
-from bot.readiness import Gate, Readiness
+from bot.readiness import Gate, ItemState, Readiness
 from bot.services import Services
 from bot.settings import Settings
 from checks import registry
@@ -98,6 +98,11 @@ def _readiness(db: Path | None, cached: bool) -> Readiness:
     return services.readiness()
 
 
+def _print_blocker(b: ItemState) -> None:
+    line = f"  • {b.item.id} — {messages.shorten(b.reason)}"
+    out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 def _print_status(r: Readiness) -> None:
     out.print(f"[bold]{messages.headline(r)}[/bold]")
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -114,9 +119,7 @@ def _print_status(r: Readiness) -> None:
     if r.blockers:
         out.print(f"[bold]Top blockers[/bold] ({len(r.blockers)} in all):")
         for b in r.blockers[:10]:
-            out.print(
-                f"  • {b.item.id} — {b.reason}", markup=False, highlight=False, soft_wrap=True
-            )
+            _print_blocker(b)
 
 
 @app.callback(invoke_without_command=True)
@@ -164,7 +167,7 @@ def gate(
         raise typer.Exit(0)
     out.print(f"BLOCKED: {len(readiness.blockers)} items", highlight=False)
     for b in readiness.blockers:
-        out.print(f"  • {b.item.id} — {b.reason}", markup=False, highlight=False, soft_wrap=True)
+        _print_blocker(b)
     raise typer.Exit(1)
 
 

@@ -38,10 +38,13 @@ def escape(text: str) -> str:
 
 def echo(text: str) -> str:
     """User input quoted back: escaped, single line, shortened."""
+    return escape(shorten(text, MAX_ECHO))
+
+
+def shorten(text: str, limit: int = 160) -> str:
+    """One line of at most limit characters, for lists where the detail is one command away."""
     flat = " ".join(text.split())
-    if len(flat) > MAX_ECHO:
-        flat = flat[: MAX_ECHO - 1] + "…"
-    return escape(flat)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def bar(percent: int, width: int = 10) -> str:
@@ -137,9 +140,7 @@ def digest_when(when: datetime | None) -> str:
 
 def digest_bad_schedule(text: str) -> str:
     """Raw text (the edges escape error messages), shortened to one line."""
-    flat = " ".join(text.split())
-    if len(flat) > MAX_ECHO:
-        flat = flat[: MAX_ECHO - 1] + "…"
+    flat = shorten(text, MAX_ECHO)
     shown = f"“{flat}” is not" if flat else "That is not"
     return f"{shown} a time of day. Give HH:MM on a 24-hour clock in UTC, e.g. `09:00` or `17:30`."
 
