@@ -21,7 +21,7 @@ from rich.table import Table
 
 from bot import messages
 from bot.checklist import ChecklistError
-from bot.decisions import option_label, tally
+from bot.decisions import option_label, record_markdown, tally
 from bot.errors import AmbiguousRef, PreflightError
 from bot.export import render_markdown, to_json
 from bot.logs import configure_logging
@@ -334,6 +334,17 @@ def decide(
         lambda: services.close_decision(topic, option, user, rationale, authorized=True)
     )
     out.print(f"{decision.topic}: decided {chosen.label}.", markup=False, highlight=False)
+
+
+@app.command()
+def record(topic: str, db: DbOption = None) -> None:
+    """Print a decision's record (MADR Markdown): options, votes, outcome, rationale."""
+    services = _services(db)
+    decision = _call(lambda: services.find_decision(topic))
+    text = record_markdown(
+        decision, services.store.decision_state(decision.id), services.store.votes(decision.id)
+    )
+    sys.stdout.write(text)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import messages as m
 from bot import views
@@ -109,8 +110,28 @@ def close(inv: Invocation, rest: str) -> None:
     )
     inv.reply(
         f":white_check_mark: *{m.escape(decision.topic)}* decided: {m.escape(chosen.label)}. "
-        f"`/decide {decision.id} record` shows the decision record."
+        "The decision record is posted here as a file."
     )
+    record_text = record_markdown(
+        decision, services.store.decision_state(decision.id), services.store.votes(decision.id)
+    )
+
+    def upload() -> None:
+        try:
+            inv.client.files_upload_v2(
+                channel=inv.channel,
+                content=record_text,
+                filename=f"decision-{decision.id}.md",
+                title=f"Decision record: {decision.topic}",
+            )
+        except SlackApiError as exc:
+            inv.respond(
+                response_type="ephemeral",
+                text=f"I could not post the record here ({exc.response.get('error')}): "
+                f"`/decide {decision.id} record` shows it.",
+            )
+
+    inv.later(upload)
 
 
 def reopen(inv: Invocation, reason: str) -> None:

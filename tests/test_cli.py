@@ -90,6 +90,8 @@ def test_signoff_vote_decide_and_gate(env: dict[str, str]) -> None:
     email = next(d for d in json.loads(out) if d["id"] == "email-service")
     assert email["status"] == "accepted" and email["chosen"] == "AWS SES"
     assert email["votes"]["AWS SES"] == 1 and email["votes"]["Mailgun"] == 1
+    code, out, _ = run("record", "email")
+    assert code == 0 and "* Status: accepted" in out and "because cheapest" in out
     code, out, _ = run("gate", "--cached")
     assert code == 1 and out.startswith("BLOCKED: 221 items")
     code, out, _ = run("unsign", "phase-3-status/all-tests-passing", "--as", "alice")

@@ -41,6 +41,9 @@ def test_closing_needs_a_decider_and_refusals_are_audited(slack: SlackApp) -> No
     assert "decided: AWS SES" in closed["text"]
     state = slack.store.decision_state("email-service")
     assert state.status == "accepted" and state.chosen == "aws-ses"
+    slack.settle()
+    uploaded = slack.fake.calls_to("file_upload")[-1].raw.decode()
+    assert "# Email Service" in uploaded and 'Chosen option: "AWS SES"' in uploaded
     record = slack.reply("email record", command="/decide")
     text = json.dumps(record["blocks"])
     assert "Status: accepted" in text and "cheapest at our volume" in text
