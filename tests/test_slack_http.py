@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.serve import make_http_server
-from tests.support.slack_app import SIGNING_SECRET, SlackApp
+from tests.support.slack_app import BOT_TOKEN, SIGNING_SECRET, SlackApp
+from tests.support.slack_fake import FakeSlack
 from tests.support.slack_requests import app_home_opened, post, sign, slash_command
 
 
@@ -54,3 +61,44 @@ def test_a_retried_event_over_http_publishes_home_once(slack: SlackApp, http_url
     assert post(f"{http_url}/slack/events", body, headers, retry_num=2)[0] == 200
     slack.settle()
     assert len(slack.fake.calls_to("views.publish")) == 1
+
+
+def test_preflight_serve_http_runs_answers_and_stops_on_sigterm(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """The real entry point: `preflight serve --http`, as the Docker image would run it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_APP_TOKEN": "",
+        "PREFLIGHT_SLACK_API_URL": fake_slack.api_url,
+        "PREFLIGHT_DB": str(tmp_path / "serve.db"),
+    }
+    exe = Path(sys.executable).with_name("preflight")
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--http", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        body, _ = slash_command(text="gate", response_url=fake_slack.response_url())
+        status, text, _ = post(f"{base}/slack/events", body, sign(SIGNING_SECRET, body))
+        assert status == 200 and "BLOCKED" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert BOT_TOKEN not in stderr and SIGNING_SECRET not in stderr
