@@ -258,6 +258,15 @@ def import_(
     for label, ids in (("removed", report.removed), ("changed", report.changed)):
         for item_id in ids[:20]:
             out.print(f"  {label}: {item_id}", markup=False, highlight=False)
+    if services.missing_bindings:
+        # Items the bundled bindings expected but this checklist lacks: their checks still run,
+        # but no item of this checklist is automated by them.
+        out.print(
+            f"  {len(services.missing_bindings)} check bindings name items not in this checklist "
+            "(see bot/content/bindings.yml).",
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command()

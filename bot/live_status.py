@@ -99,10 +99,6 @@ class StatusRuns:
             r for r in self._current if r.finished_at is None or now - r.finished_at < RECENT_S
         ]
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return len(self._current)
-
     def watched(self, channel: str, section: str | None, checks: list[Check]) -> str | None:
         """ "running" or "recent" when a run of these checks already has a message for this
         channel and section (a new one would add nothing but noise), else None."""

@@ -81,8 +81,3 @@ class Redactor:
         if isinstance(value, tuple | set | frozenset):
             return type(value)(self(v) for v in value)
         return value
-
-
-def redact(value: Any, env: Mapping[str, str] | None = None) -> Any:
-    """Convenience: redact with the secrets of env (or only the secret shapes)."""
-    return (Redactor.from_env(env) if env else Redactor())(value)

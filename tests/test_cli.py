@@ -106,6 +106,8 @@ def test_gate_is_zero_when_everything_is_done(env: dict[str, str], tmp_path: Pat
         assert run("gate", "--cached")[0] == 1
         run("signoff", "backups-tested", "--as", "alice")
         run("signoff", "on-call", "--as", "bob", "--na", "we have a single operator")
+        code, out, _ = run("import", str(small))
+        assert "49 check bindings name items not in this checklist" in out
         code, out, _ = run("gate", "--cached")
         assert code == 0 and "READY TO DEPLOY" in out
     finally:
@@ -135,6 +137,7 @@ def test_import_reports_changes_and_keeps_signoffs(env: dict[str, str], tmp_path
     code, out, _ = run("import", str(path))
     assert code == 0
     assert "1 added, 0 changed, 1 removed" in out
+    assert "check bindings name items" not in out  # every bound item is still there
     assert "removed: phase-3-status/partner-leads-page-working-in-development" in out
     code, out, _ = run("status", "--cached", "--json")
     assert json.loads(out)["items"] == {"total": 223, "applicable": 223, "done": 1, "percent": 0}
