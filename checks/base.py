@@ -41,14 +41,18 @@ def worst(statuses: list[Status]) -> Status:
 Finding = tuple[Status, str, str]
 
 
-def from_findings(subject: str, findings: Sequence[Finding], evidence: dict[str, Any]) -> Result:
+def from_findings(
+    subject: str, findings: Sequence[Finding], evidence: dict[str, Any], observations: int = 0
+) -> Result:
     """One result from several findings about subject: the worst status, the findings joined
-    into one sentence ("RDS db1: backups kept 3 days; no backup window"), their fixes joined."""
+    into one sentence ("RDS db1: backups kept 3 days; no backup window"), their fixes joined.
+    observations defaults to the number of findings (each is something that was looked at)."""
     return Result(
         worst([f[0] for f in findings]),
         f"{subject}: " + "; ".join(f[1] for f in findings),
         evidence,
         " ".join(f[2] for f in findings if f[2]),
+        observations=observations or len(findings),
     )
 
 
@@ -69,6 +73,10 @@ class Result:
     duration_ms: int = 0
     observed_at: datetime | None = None
     max_age_s: int = 3600  # after this the result is stale and no longer counts
+    # How many things the check actually looked at (files scanned, requests sent, records
+    # parsed, hosts probed). A PASS must name at least one: the runner turns a PASS with no
+    # observation into UNKNOWN, because "nothing wrong in nothing seen" is not evidence.
+    observations: int = 0
 
     def is_fresh(self, now: datetime | None = None) -> bool:
         if self.observed_at is None:
@@ -87,6 +95,7 @@ class Result:
             "duration_ms": self.duration_ms,
             "observed_at": self.observed_at.isoformat() if self.observed_at else None,
             "max_age_s": self.max_age_s,
+            "observations": self.observations,
         }
 
     @classmethod
@@ -104,6 +113,7 @@ class Result:
             duration_ms=int(d.get("duration_ms") or 0),
             observed_at=ts(d.get("observed_at")),
             max_age_s=int(d.get("max_age_s") or 3600),
+            observations=int(d.get("observations") or 0),
         )
 
 
@@ -157,4 +167,10 @@ class Check:
     active: bool = False  # sends traffic or messages: runs only with allow_active
     timeout_s: float = 10.0
     max_age_s: int = 3600
-    description: str = ""  # what it verifies and its criteria, for --list and the README
+    description: str = ""  # what it verifies, for --list and the README
+    # How each status is decided (PASS/WARN/FAIL/UNKNOWN/SKIPPED), for the README's table
+    # (generated from this metadata) and `check --list`.
+    criteria: str = ""
+    # The public tool or standard the criteria are at least as strict as (e.g. "Mozilla HTTP
+    # Observatory", "checkdmarc", "testssl.sh"); empty where the checklist itself is the anchor.
+    anchor: str = ""
