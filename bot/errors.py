@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PreflightError(Exception):
     """Base for errors whose message is safe and meant to be shown to the user."""
@@ -49,3 +51,7 @@ class NoActiveRun(PreflightError):
 
 class RunAlreadyActive(PreflightError):
     """A channel runs one runbook at a time."""
+
+    def __init__(self, message: str, run: Any = None) -> None:
+        super().__init__(message)
+        self.run = run  # the active store.RunbookRun, so the answer can say what became of it

@@ -261,3 +261,20 @@ def status_already_shown(state: str) -> str:
         "Those checks ran moments ago: the status message in this channel has the result. "
         "Its *Re-run checks* button runs them again."
     )
+
+
+def run_already_active(run_id: int, title: str, started_by: str) -> str:
+    return f"Run {run_id} of {escape(title)}, started by <@{started_by}>, is already active here."
+
+
+def run_thread_link(channel: str, ts: str) -> str:
+    return (
+        f"<https://slack.com/archives/{channel}/p{ts.replace('.', '')}|Its thread> has the steps."
+    )
+
+
+def run_not_confirmed(run_id: int) -> str:
+    return (
+        f"Run {run_id} is stored, but Slack did not confirm its message in the channel. "
+        "`/runbook status` shows it; starting it again posts it again."
+    )

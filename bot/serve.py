@@ -17,6 +17,7 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import build_app, shutdown
+from bot.http_guard import MAX_BODY_BYTES, guard
 from bot.logs import configure_logging
 from bot.scheduler import DigestScheduler
 from bot.services import Services
@@ -30,8 +31,12 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def wsgi_app(app: App) -> WsgiApp:
-    """Bolt on /slack/events, a liveness answer on /healthz, 404 elsewhere."""
-    bolt = SlackRequestHandler(app)
+    """Bolt on /slack/events behind the guard, a liveness answer on /healthz, 404 elsewhere."""
+    secret = getattr(app, "_signing_secret", None)
+    if not secret:
+        # Without a secret nothing could be verified: HTTP mode must not serve at all.
+        raise ValueError("HTTP mode needs the app's signing secret")
+    bolt = guard(SlackRequestHandler(app), secret)
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -57,6 +62,9 @@ def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000, threads:
         threads=threads,
         ident="preflight",
         clear_untrusted_proxy_headers=True,
+        # waitress refuses bigger chunked bodies itself; the guard refuses declared ones unread.
+        max_request_body_size=MAX_BODY_BYTES,
+        max_request_header_size=64 * 1024,
     )
 
 

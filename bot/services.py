@@ -60,6 +60,8 @@ class Services:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     missing_bindings: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Bounds concurrent check runs (each fans out one thread per check); set from settings.
+    _check_runs: threading.BoundedSemaphore | None = field(default=None, repr=False)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -145,12 +147,17 @@ class Services:
         allow_active: bool = False,
     ) -> list[Result]:
         selected = list(checks) if checks is not None else list(registry.all_checks().values())
-        return run_checks(
-            selected,
-            self.check_context(allow_active=allow_active),
-            on_result=on_result,
-            store=self.store,
-        )
+        if self._check_runs is None:
+            self._check_runs = threading.BoundedSemaphore(
+                max(1, self.settings.preflight_checks_workers)
+            )
+        with self._check_runs:
+            return run_checks(
+                selected,
+                self.check_context(allow_active=allow_active),
+                on_result=on_result,
+                store=self.store,
+            )
 
     def readiness(self) -> Readiness:
         """Readiness from stored state: cheap, no checks run."""
@@ -338,10 +345,12 @@ class Services:
         source: str = "cli",
     ) -> tuple[Runbook, RunbookRun]:
         runbook = self.find_runbook(ref)
-        if channel is not None and self.store.active_runs(channel):
+        active = self.store.active_runs(channel) if channel is not None else []
+        if active:
             raise RunAlreadyActive(
                 "A runbook run is already active in this channel: `/runbook status` shows it, "
-                "`/runbook end` finishes it."
+                "`/runbook end` finishes it.",
+                active[-1],
             )
         run = self.store.start_run(
             runbook.id, user, channel=channel, thread_ts=thread_ts, source=source
@@ -382,7 +391,25 @@ class Services:
         )
         return runbook, self.store.run(run_id)
 
-    def end_run(self, run_id: int, user: str, *, source: str = "cli") -> tuple[Runbook, RunbookRun]:
+    def end_run(
+        self,
+        run_id: int,
+        user: str,
+        *,
+        source: str = "cli",
+        groups: Callable[[str], set[str]] | None = None,
+        trusted: bool = True,
+    ) -> tuple[Runbook, RunbookRun]:
+        """End a run: whoever started it or an admin (the terminal is trusted)."""
+        run = self.store.run(run_id)
+        if not trusted and user != run.started_by and not self.is_admin(user, groups):
+            self.store.audit(
+                user, "runbook_end", f"{run.runbook_id}#{run_id}", allowed=False, source=source
+            )
+            raise NotAuthorized(
+                f"Only <@{run.started_by}>, who started this run, or a Preflight admin can end "
+                "it. Your attempt was logged."
+            )
         run = self.store.end_run(run_id, user)
         self.store.audit(user, "runbook_end", f"{run.runbook_id}#{run_id}", source=source)
         return self.runbook(run.runbook_id), run
@@ -396,8 +423,35 @@ class Services:
             return True
         return groups is not None and any(user in groups(g) for g in allowed if g.startswith("S"))
 
-    def assign(self, ref: str, assignee: str, by: str, *, source: str = "cli") -> Item:
+    def is_owner(
+        self, user: str, item: Item, groups: Callable[[str], set[str]] | None = None
+    ) -> bool:
+        """Whether user owns one of the headings item sits under (PREFLIGHT_OWNERS)."""
+        owners = self.settings.preflight_owners
+        headings = {slugify(h) for h in (item.section, *item.path)}
+        allowed = {who for h in headings for who in owners.get(h, ())}
+        if user in allowed:
+            return True
+        return groups is not None and any(user in groups(g) for g in allowed if g.startswith("S"))
+
+    def assign(
+        self,
+        ref: str,
+        assignee: str,
+        by: str,
+        *,
+        source: str = "cli",
+        groups: Callable[[str], set[str]] | None = None,
+        trusted: bool = True,
+    ) -> Item:
+        """Say who should sign an item off: admins and the section's owners (terminal: trusted)."""
         item = self.find_item(ref)
+        if not trusted and not (self.is_admin(by, groups) or self.is_owner(by, item, groups)):
+            self.store.audit(by, "assign", item.id, assignee, allowed=False, source=source)
+            raise NotAuthorized(
+                "Only Preflight admins and this section's owners can assign its items. "
+                "Your attempt was logged."
+            )
         self.store.assign(item.id, assignee, by, source=source)
         self.store.audit(by, "assign", item.id, assignee, source=source)
         return item

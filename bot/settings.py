@@ -10,6 +10,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 SLACK_API_URL = "https://slack.com/api/"
+# Every Web API call runs after the ack, on the work pool: a generous timeout lets a post that
+# Slack completes late still return its ts (a runbook run's thread), instead of being lost.
+SLACK_API_TIMEOUT_S = 30
 
 
 def _split(value: object) -> object:
@@ -36,14 +39,38 @@ class Settings(BaseSettings):
     preflight_deciders: Annotated[list[str], NoDecode] = Field(default_factory=list)
     preflight_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Section owners may assign that section's items: `section-id=U1,S2;other-section=U3`,
+    # section ids being the slugs of `##`/`###` headings (as in item ids).
+    preflight_owners: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
+
     preflight_check_timeout: float = 10.0
     preflight_checks_workers: int = 4  # concurrent /preflight status runs (each fans out itself)
+    # Threads for work after the ack (posting, updating, uploading): enough that one Slack call
+    # hanging until its timeout never holds up the others.
+    preflight_work_workers: int = 32
     preflight_listener_workers: int = 16  # Bolt listener threads: acks must never queue behind work
 
     @field_validator("preflight_deciders", "preflight_admins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("preflight_owners", mode="before")
+    @classmethod
+    def _owners(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        owners: dict[str, list[str]] = {}
+        for entry in value.split(";"):
+            section, sep, who = entry.partition("=")
+            if not entry.strip():
+                continue
+            if not sep or not section.strip():
+                raise ValueError(f"PREFLIGHT_OWNERS entry {entry.strip()!r} is not section=U…,S…")
+            owners.setdefault(section.strip().lower(), []).extend(
+                w.strip() for w in who.split(",") if w.strip()
+            )
+        return owners
 
     @property
     def slack_enabled(self) -> bool:

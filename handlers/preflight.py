@@ -117,7 +117,14 @@ def assign(inv: Invocation) -> None:
     if not ref or not match:
         inv.reply("Usage: `/preflight assign ID @person` (mention the person).")
         return
-    found = inv.services.assign(ref, match.group(1), inv.user, source="slack")
+    found = inv.services.assign(
+        ref,
+        match.group(1),
+        inv.user,
+        source="slack",
+        groups=inv.context.get("usergroups"),
+        trusted=False,
+    )
     inv.reply(f"Assigned `{found.id}` to <@{match.group(1)}>.")
 
 
@@ -139,7 +146,7 @@ def digest(inv: Invocation) -> None:
     words = inv.args.split()
     action = words[0].lower() if words else "now"
     services = inv.services
-    if action in ("subscribe", "unsubscribe") and not services.is_admin(
+    if action in ("subscribe", "unsubscribe", "now") and not services.is_admin(
         inv.user, inv.context.get("usergroups")
     ):
         services.store.audit(

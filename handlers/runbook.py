@@ -12,9 +12,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot import messages as m
 from bot import views
+from bot.errors import RunAlreadyActive
 from bot.model import Runbook
 from bot.runbooks import timeline_markdown
 from bot.services import Services, next_step
+from bot.settings import SLACK_API_TIMEOUT_S
+from checks.base import utcnow
 from handlers.common import Invocation, answering, parse
 from store import RunbookRun
 
@@ -45,9 +48,30 @@ def list_(inv: Invocation) -> None:
 
 def start(inv: Invocation) -> None:
     ref = " ".join([inv.sub, inv.args]).strip()
-    runbook, run = inv.services.start_run(ref, inv.user, channel=inv.channel, source="slack")
+    try:
+        runbook, run = inv.services.start_run(ref, inv.user, channel=inv.channel, source="slack")
+    except RunAlreadyActive as exc:
+        already_active(inv, exc.run)
+        return
     inv.ack(response_type="ephemeral", text=f"Starting {runbook.title}…")
     inv.later(lambda: publish(inv.client, inv.services, runbook, run, inv.respond))
+
+
+def already_active(inv: Invocation, run: RunbookRun) -> None:
+    """Answer a second start (often a retry after Slack was slow) with what really happened
+    to the first: its message posted, still on its way, or never confirmed (posted again)."""
+    services = inv.services
+    runbook = services.runbook(run.runbook_id)
+    head = m.run_already_active(run.id, runbook.title, run.started_by)
+    if run.thread_ts and run.channel:
+        inv.reply(f"{head} {m.run_thread_link(run.channel, run.thread_ts)}")
+        return
+    age = (utcnow() - run.started_at).total_seconds()
+    if age < SLACK_API_TIMEOUT_S + 5:
+        inv.reply(f"{head} Its message is still on its way: Slack has not answered yet.")
+        return
+    inv.reply(f"{head} Slack never confirmed its message, so it is being posted again now.")
+    inv.later(lambda: publish(inv.client, services, runbook, run, inv.respond))
 
 
 def publish(
@@ -66,11 +90,16 @@ def publish(
             client.chat_update(channel=run.channel, ts=run.thread_ts, text=text, blocks=blocks)
         elif run.channel:
             posted = client.chat_postMessage(channel=run.channel, text=text, blocks=blocks)
+            # Stored however late Slack answered: the run's thread is where steps are told.
             services.store.set_run_message(run.id, posted["channel"], posted["ts"])
     except SlackApiError as exc:
         log.info("cannot show run %s in channel: %s", run.id, exc.response.get("error"))
         if respond is not None:
             respond(response_type="ephemeral", text=text, blocks=blocks)
+    except OSError as exc:  # timeouts and resets: Slack may or may not have posted it
+        log.warning("run %s: Slack did not answer (%s)", run.id, type(exc).__name__)
+        if respond is not None:
+            respond(response_type="ephemeral", text=m.run_not_confirmed(run.id), blocks=blocks)
 
 
 def show_step(
@@ -144,7 +173,9 @@ def status(inv: Invocation) -> None:
 def end(inv: Invocation) -> None:
     services = inv.services
     runbook, run = services.active_run(inv.channel)
-    runbook, run = services.end_run(run.id, inv.user, source="slack")
+    runbook, run = services.end_run(
+        run.id, inv.user, source="slack", groups=inv.context.get("usergroups"), trusted=False
+    )
     draft = timeline_markdown(runbook, run)
     inv.reply(f"Run {run.id} of {runbook.title} ended. The post-mortem draft is in the thread.")
 

@@ -116,7 +116,7 @@ def test_assign_needs_a_mention_and_fills_the_assignees_home(slack: SlackApp) ->
     assert (
         "mention the person" in slack.reply("assign phase-3-status/all-tests-passing bob")["text"]
     )
-    reply = slack.reply("assign phase-3-status/all-tests-passing <@U777|bob>")
+    reply = slack.reply("assign phase-3-status/all-tests-passing <@U777|bob>", user=ADMIN)
     assert "Assigned `phase-3-status/all-tests-passing` to <@U777>" in reply["text"]
     slack.home("U777")
     view = slack.fake.wait_for("views.publish")[0].payload["view"]
@@ -171,7 +171,7 @@ def test_admins_subscribe_a_channel_to_digests_and_anyone_can_post_one(slack: Sl
     reply = slack.reply("digest subscribe 08:30", user=ADMIN)
     assert "every day at 08:30 UTC" in reply["text"]
     assert [(s.channel, s.schedule) for s in slack.store.subscriptions()] == [("C123", "08:30")]
-    slack.reply("digest now")
+    slack.reply("digest now", user=ADMIN)
     slack.settle()
     digest = slack.fake.calls_to("chat.postMessage")[-1]
     assert digest.data["channel"] == "C123" and "First digest" in json.dumps(digest.data["blocks"])
