@@ -396,7 +396,31 @@ def serve(
     settings = Settings()
     if not settings.slack_enabled:
         fail("SLACK_BOT_TOKEN is not set: see README, “Connect Slack”")
-    run_server(settings, http=http or not settings.socket_mode, port=port)
+    with _edge():  # a damaged or unopenable store stops the bot before it serves anyone
+        run_server(settings, http=http or not settings.socket_mode, port=port)
+
+
+store_app = typer.Typer(help="Maintain the store.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(db: DbOption = None) -> None:
+    """Run SQLite's integrity check on the store: exit 0 sound, 2 damaged (one line each)."""
+    from store.db import integrity_problems, open_database
+
+    path = str(db) if db is not None else Settings().preflight_db
+    if path != ":memory:" and not Path(path).expanduser().is_file():
+        fail(f"no store at {path}")
+    with _edge():
+        database = open_database(path)
+    problems = integrity_problems(database, limit=20)
+    database.close()
+    if problems:
+        for problem in problems:
+            err.print(f"preflight: {path}: {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    out.print(f"{path}: ok", markup=False, highlight=False)
 
 
 def _call(fn: Callable[[], T]) -> T:

@@ -407,8 +407,8 @@ class Services:
                 user, "runbook_end", f"{run.runbook_id}#{run_id}", allowed=False, source=source
             )
             raise NotAuthorized(
-                f"Only <@{run.started_by}>, who started this run, or a Preflight admin can end "
-                "it. Your attempt was logged."
+                "Only the person who started this run, or a Preflight admin, can end it. "
+                "Your attempt was logged."
             )
         run = self.store.end_run(run_id, user)
         self.store.audit(user, "runbook_end", f"{run.runbook_id}#{run_id}", source=source)

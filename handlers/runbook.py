@@ -67,7 +67,8 @@ def already_active(inv: Invocation, run: RunbookRun) -> None:
         inv.reply(f"{head} {m.run_thread_link(run.channel, run.thread_ts)}")
         return
     age = (utcnow() - run.started_at).total_seconds()
-    if age < SLACK_API_TIMEOUT_S + 5:
+    # Until the client gives up on the first post (plus a moment), it may still land.
+    if age < (inv.client.timeout or SLACK_API_TIMEOUT_S) + 1:
         inv.reply(f"{head} Its message is still on its way: Slack has not answered yet.")
         return
     inv.reply(f"{head} Slack never confirmed its message, so it is being posted again now.")

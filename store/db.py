@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from store.errors import StoreUnavailable
+from store.errors import StoreDamaged, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -44,6 +44,28 @@ def open_database(
 def is_file_backed(db: sqlite_utils.Database) -> bool:
     rows = db.execute("PRAGMA database_list").fetchall()
     return any(name == "main" and file for _, name, file in rows)
+
+
+def integrity_problems(db: sqlite_utils.Database, limit: int = 5) -> list[str]:
+    """What SQLite's quick_check finds wrong (empty when the file is sound). quick_check reads
+    every page but skips index-content comparisons: milliseconds for a store of this size."""
+    try:
+        rows = db.execute(f"PRAGMA quick_check({int(limit)})").fetchall()
+    except sqlite3.DatabaseError as exc:  # a header or schema page too damaged to read
+        return [str(exc)]
+    found = [str(row[0]) for row in rows]
+    return [] if found == ["ok"] else found
+
+
+def require_sound(db: sqlite_utils.Database, path: str | Path | None) -> None:
+    """Raise StoreDamaged unless the file passes quick_check: a write into a damaged file can
+    spread the damage and would be an acknowledged write that may not survive."""
+    problems = integrity_problems(db, limit=1)
+    if problems:
+        raise StoreDamaged(
+            f"the store at {path} is damaged ({problems[0]}); restore it from a backup "
+            "(`preflight store check` lists the damage)"
+        )
 
 
 def configure(db: sqlite_utils.Database, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:

@@ -11,6 +11,10 @@ class StoreUnavailable(StoreError):
     """The database file cannot be opened or created (path, permissions, not a database)."""
 
 
+class StoreDamaged(StoreUnavailable):
+    """The store file failed SQLite's integrity check; nothing is written into it."""
+
+
 class UnknownItem(StoreError):
     """No item with this id in the current checklist version."""
 

@@ -117,6 +117,11 @@ def _check_unique(checklist: Checklist) -> None:
             raise DuplicateItem(f"decision {d.id}: duplicate option ids: {', '.join(found)}")
 
 
+def _file_of(db: sqlite_utils.Database) -> str:
+    rows = db.execute("PRAGMA database_list").fetchall()
+    return next((str(file) for _, name, file in rows if name == "main" and file), ":memory:")
+
+
 class Store:
     """Preflight's persistence. Every public method is atomic, and thread-safe when the
     connection allows use from several threads: open it with `Store.open` or `open_database`
@@ -131,6 +136,8 @@ class Store:
         # signoffs() is read on every status, App Home view and digest, and is the one read whose
         # cost grows with history: keep its last answer while the database is unchanged.
         self._signoffs_cache: tuple[tuple[int, int], dict[str, list[Signoff]]] | None = None
+        if schema.is_file_backed(db):
+            schema.require_sound(db, _file_of(db))
         schema.configure(db)
         schema.migrate(db)
 
@@ -148,6 +155,11 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's quick_check of the store file: empty when sound."""
+        with self._lock:
+            return schema.integrity_problems(self._db, limit=20)
 
     @property
     def db(self) -> sqlite_utils.Database:
