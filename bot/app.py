@@ -16,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -31,15 +31,81 @@ from bot import live_status
 from bot import messages as m
 from bot.services import Services
 from bot.settings import SLACK_API_TIMEOUT_S
+from checks.redact import Redactor
 
 log = logging.getLogger("preflight.app")
 USERGROUP_CACHE_S = 300
 
 
+class RedactingWebClient(WebClient):
+    """Every payload to Slack passes the redactor once more, whoever built it: a secret that
+    slipped into a view or a message is masked here rather than posted."""
+
+    def __init__(self, *args: Any, redactor: Redactor, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.redactor = redactor
+
+    def api_call(
+        self,
+        api_method: str,
+        *,
+        data: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        return super().api_call(
+            api_method,
+            data=self._payload(data),
+            params=self._payload(params),
+            json=self._payload(json),
+            **kwargs,
+        )
+
+    def _payload(self, payload: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not payload:
+            return payload
+        redacted: dict[str, Any] = self.redactor(payload)
+        if "token" in payload:  # the credential of the call itself (apps.connections.open)
+            redacted["token"] = payload["token"]
+        return redacted
+
+    def files_upload_v2(self, **kwargs: Any) -> Any:
+        # The file's bytes go to an upload URL outside api_call: redact them here.
+        for key in ("content", "title", "initial_comment"):
+            if isinstance(kwargs.get(key), str):
+                kwargs[key] = self.redactor.text(kwargs[key])
+        return super().files_upload_v2(**kwargs)
+
+
+class RedactingRespond:
+    """Bolt's respond() (posts to the request's response_url), redacted like the client."""
+
+    def __init__(self, respond: Callable[..., Any], redactor: Redactor) -> None:
+        self._respond = respond
+        self._redact = redactor
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._respond(*self._redact(list(args)), **self._redact(kwargs))
+
+
+class RedactingAck(Ack):
+    """Bolt's ack(), whose body (the ephemeral answer of a command) is redacted first."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redact = redactor
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        return super().__call__(*self._redact(list(args)), **self._redact(kwargs))
+
+
 def web_client(services: Services) -> WebClient:
-    """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors."""
+    """A WebClient that retries 429 (honouring Retry-After), 5xx and connection errors, and
+    redacts everything it sends."""
     token = services.settings.slack_bot_token
-    return WebClient(
+    return RedactingWebClient(
+        redactor=Redactor.from_env(services.env),
         token=token.get_secret_value() if token else None,
         base_url=services.settings.preflight_slack_api_url,
         timeout=SLACK_API_TIMEOUT_S,
@@ -216,10 +282,19 @@ def build_app(
     usergroups = UsergroupCache(client)
     status_runs = live_status.StatusRuns()
 
+    redactor = Redactor.from_env(services.env)
+
     @app.middleware
     def inject(
         context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse:
+        if context.respond is not None:
+            context["respond"] = RedactingRespond(context.respond, redactor)
+        # The ack's own body (an ephemeral answer) is a payload to Slack too.
+        context["ack"] = RedactingAck(redactor)
+        # Bolt hands listeners a fresh plain WebClient per request; ours redacts. It is shared
+        # across threads safely because nothing changes its token after start.
+        context["client"] = client
         context["services"] = services
         context["work"] = work
         context["usergroups"] = usergroups
