@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -20,11 +20,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from bot import messages
+from bot.bindings import BindingsError, suggestion_yaml
 from bot.checklist import ChecklistError
 from bot.decisions import option_label, record_markdown, tally
 from bot.errors import AmbiguousRef, PreflightError
 from bot.export import render_markdown, to_json
 from bot.logs import configure_logging
+from bot.model import Checklist, ImportNote
 from bot.readiness import Gate, ItemState, Readiness
 from bot.services import Services
 from bot.settings import Settings
@@ -63,7 +65,7 @@ def _edge() -> Iterator[None]:
         yield
     except AmbiguousRef as exc:
         fail(f"{exc} Candidates: {', '.join(exc.candidates)}")
-    except (PreflightError, ChecklistError, StoreError) as exc:
+    except (PreflightError, ChecklistError, BindingsError, StoreError) as exc:
         fail(str(exc))
 
 
@@ -236,37 +238,114 @@ def _list_checks(as_json: bool) -> None:
     out.print(table)
 
 
+def _say(text: str) -> None:
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+_NOTE_WORDS = {
+    "html_checkbox": "HTML checkbox not read as an item",
+    "empty_item": "checkbox with no text: not read",
+    "before_heading": "item before the first heading",
+}
+
+
 @app.command(name="import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A Markdown checklist")], db: DbOption = None
+    path: Annotated[Path, typer.Argument(help="A Markdown checklist")],
+    db: DbOption = None,
+    user: Annotated[str, typer.Option("--as", help="Who imports it (recorded)")] = "",
+    bindings: Annotated[
+        Path | None, typer.Option("--bindings", help="Bindings file (default $PREFLIGHT_BINDINGS)")
+    ] = None,
 ) -> None:
-    """Import a checklist: summary of the items added, changed and removed."""
-    from bot.checklist import read_checklist_file
-
-    with _edge():
-        read_checklist_file(path)  # validate before touching the store
+    """Make FILE the current checklist for every later command and the running bot."""
     services = _services(db)
+    if bindings is not None:
+        services.settings.preflight_bindings = bindings
     with _edge():
-        report = services.import_file(path)
-    out.print(
-        f"Imported {path.name}: version {report.version}, {len(report.added)} added, "
-        f"{len(report.changed)} changed, {len(report.removed)} removed, "
-        f"{report.unchanged} unchanged.",
-        markup=False,
-        highlight=False,
-    )
+        prepared = services.prepare_file(path)  # all validation before the store is touched
+        report = services.commit(prepared, imported_by=user or os.environ.get("USER", ""))
+    if not report.new_version:
+        _say(f"{path.name} is already the current checklist (version {report.version}).")
+    else:
+        _say(
+            f"Imported {path.name}: version {report.version}, {len(report.added)} added, "
+            f"{len(report.changed)} changed, {len(report.removed)} removed (archived), "
+            f"{report.unchanged} unchanged."
+        )
     for label, ids in (("removed", report.removed), ("changed", report.changed)):
         for item_id in ids[:20]:
-            out.print(f"  {label}: {item_id}", markup=False, highlight=False)
+            _say(f"  {label}: {item_id}")
+    _print_import_notes(prepared.notes, prepared.checklist)
     if services.missing_bindings:
-        # Items the bundled bindings expected but this checklist lacks: their checks still run,
-        # but no item of this checklist is automated by them.
-        out.print(
-            f"  {len(services.missing_bindings)} check bindings name items not in this checklist "
-            "(see bot/content/bindings.yml).",
-            markup=False,
-            highlight=False,
+        _say(
+            f"  {len(services.missing_bindings)} check bindings name items not in this "
+            f"checklist: {', '.join(services.missing_bindings[:5])}"
         )
+
+
+def _print_import_notes(notes: Sequence[ImportNote], checklist: Checklist) -> None:
+    claims = [i for i in checklist.items if i.claimed]
+    if claims:
+        _say(
+            f"  {len(claims)} items ticked in the file: imported as claims, not done "
+            "(review, then `preflight signoff --claimed --as YOU --note ...`)"
+        )
+    credentials = [n for n in notes if n.kind == "credential"]
+    if credentials:
+        lines = ", ".join(str(n.line) for n in credentials)
+        plural = "s" if len(credentials) > 1 else ""
+        _say(
+            f"  {len(credentials)} plaintext credential{plural} (line{plural} {lines}): "
+            "rotate them; they are masked in the store, views and exports"
+        )
+    for kind, words in _NOTE_WORDS.items():
+        found = [n for n in notes if n.kind == kind]
+        if found:
+            lines = ", ".join(str(n.line) for n in found[:20])
+            more = f" (+{len(found) - 20})" if len(found) > 20 else ""
+            _say(f"  {len(found)} × {words}: line {lines}{more}")
+
+
+checklist_app = typer.Typer(help="The current checklist and its versions.", no_args_is_help=True)
+app.add_typer(checklist_app, name="checklist")
+bindings_app = typer.Typer(help="Which checks verify which items.", no_args_is_help=True)
+app.add_typer(bindings_app, name="bindings")
+
+
+@checklist_app.command("history")
+def checklist_history(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Every imported version: when, by whom, from where, how many items."""
+    services = _services(db)
+    rows: list[dict[str, Any]] = [
+        {
+            "version": v.version,
+            "title": v.title,
+            "source": v.origin,
+            "imported_at": v.imported_at.isoformat(),
+            "imported_by": v.imported_by,
+            "items": v.items,
+            "current": v.version == (services.version.version if services.version else None),
+        }
+        for v in services.checklist_history()
+    ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for r in rows:
+        mark = "*" if r["current"] else " "
+        by = f" by {r['imported_by']}" if r["imported_by"] else ""
+        _say(
+            f"{mark} v{r['version']:<3} {r['imported_at'][:16].replace('T', ' ')} UTC{by}: "
+            f"{r['source'] or '?'} ({r['items']} items)"
+        )
+
+
+@bindings_app.command("suggest")
+def bindings_suggest(db: DbOption = None) -> None:
+    """Print a proposed bindings file for the current checklist, from the items' words."""
+    services = _services(db)
+    sys.stdout.write(suggestion_yaml(services.checklist, registry.all_checks()))
 
 
 @app.command()

@@ -17,6 +17,7 @@ from store.errors import (
 from store.records import (
     Assignment,
     AuditEntry,
+    ChecklistVersion,
     DecisionState,
     ImportReport,
     RunbookRun,
@@ -30,6 +31,7 @@ from store.sqlite import Store
 __all__ = [
     "Assignment",
     "AuditEntry",
+    "ChecklistVersion",
     "DecisionClosed",
     "DecisionNotClosed",
     "DecisionState",
