@@ -24,7 +24,6 @@ from bot.bindings import BindingsError, suggestion_yaml
 from bot.checklist import ChecklistError
 from bot.decisions import option_label, record_markdown, tally
 from bot.errors import AmbiguousRef, PreflightError
-from bot.export import render_markdown, to_json
 from bot.logs import configure_logging
 from bot.model import Checklist, ImportNote
 from bot.readiness import Gate, ItemState, Readiness
@@ -358,16 +357,10 @@ def export(
     if fmt not in ("markdown", "json"):
         fail(f"unknown format “{fmt}”: use markdown or json")
     services = _services(db)
-    readiness = services.readiness()
     if fmt == "json":
-        done = {s.item.id for s in readiness.items if s.done}
-        text = json.dumps(to_json(services.checklist, done=done), indent=2)
+        text = json.dumps(services.export_json(), indent=2, default=str)
     else:
-        signoffs = {
-            item_id: [(s.user, s.at, s.note) for s in standing]
-            for item_id, standing in services.store.signoffs().items()
-        }
-        text = render_markdown(services.checklist, signoffs)
+        text = services.export_markdown()
     if output:
         output.write_text(text, "utf-8")
     else:

@@ -267,6 +267,61 @@ class Services:
             accepted.append(item)
         return accepted
 
+    def export_markdown(self) -> str:
+        """The current checklist's document with every item's state written in."""
+        from bot.export import ItemExport, render_source
+
+        readiness = self.readiness()
+        return render_source(
+            self.checklist,
+            {s.item.id: ItemExport(s.done, tuple(s.signoffs)) for s in readiness.items},
+        )
+
+    def export_json(self) -> dict[str, object]:
+        """Items with status, reason, sign-offs, claims and bound checks; decisions with votes,
+        outcome and record; acceptances (when the store records them)."""
+        from bot.decisions import option_label, record_markdown
+        from bot.export import export_data
+
+        readiness = self.readiness()
+        states = self.store.decision_states()
+        decisions = []
+        for d in self.checklist.decisions:
+            st = states.get(d.id)
+            votes = self.store.votes(d.id)
+            decisions.append(
+                {
+                    "id": d.id,
+                    "topic": d.topic,
+                    "question": d.question,
+                    "item_id": d.item_id,
+                    "options": [o.label for o in d.options],
+                    "votes": {u: option_label(d, o) for u, o in votes.items()},
+                    "outcome": {
+                        "status": st.status if st else "open",
+                        "chosen": option_label(d, st.chosen) if st else None,
+                        "closed_by": st.closed_by if st else None,
+                        "closed_at": st.closed_at.isoformat() if st and st.closed_at else None,
+                        "rationale": st.rationale if st else "",
+                    },
+                    "record": record_markdown(d, st, votes) if st and not st.is_open else None,
+                }
+            )
+        # Hook for the gate's acceptances (issue 8, item 5): exported when the store has them.
+        acceptances_of = getattr(self.store, "acceptances", None)
+        acceptances = (
+            [a if isinstance(a, dict) else dataclasses.asdict(a) for a in (acceptances_of() or [])]
+            if callable(acceptances_of)
+            else []
+        )
+        return export_data(
+            self.checklist,
+            readiness.items,
+            decisions,
+            version=self.checklist_info(),
+            acceptances=acceptances,
+        )
+
     def _checklist_path(self) -> str | None:
         """The current checklist's document for checks that read it (secrets_plaintext): its
         file when it still exists, else a private copy of the stored text; never the bundled
