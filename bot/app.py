@@ -180,6 +180,8 @@ def build_app(
     def inject(
         context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse:
+        # Another process (`preflight import`) may have made a new checklist current.
+        services.refresh()
         context["services"] = services
         context["work"] = work
         context["usergroups"] = usergroups

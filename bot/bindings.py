@@ -170,7 +170,7 @@ def suggestion_yaml(checklist: Checklist, known: Iterable[str]) -> str:
         lines.append(f"{check_id}:")
         for item_id in item_ids:
             text = " ".join(texts[item_id].split())[:70]
-            lines.append(f"  - {yaml.safe_dump(item_id).strip()}  # {text}")
+            lines.append(f"  - {item_id}  # {text}")  # ids are [a-z0-9/_.-]: plain YAML
     if len(lines) == 2:
         lines.append("{}  # no item mentions anything a check verifies")
     return "\n".join(lines) + "\n"

@@ -91,12 +91,23 @@ def _run_checks_with_progress(services: Services, checks: list[Any], active: boo
         return services.run_checks(checks, on_result=advance, allow_active=active)
 
 
-def _readiness(db: Path | None, cached: bool) -> Readiness:
-    """Readiness after running every (non-active) check, or from stored results only."""
-    services = _services(db)
+def _readiness(db: Path | None, cached: bool, services: Services | None = None) -> Readiness:
+    """Readiness after running the (non-active) checks bound to current items, or from stored
+    results only."""
+    services = services or _services(db)
     if not cached:
-        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
+        _run_checks_with_progress(services, services.bound_checks(), active=False)
     return services.readiness()
+
+
+def _checklist_line(info: dict[str, Any]) -> str:
+    if not info:
+        return "Checklist: none"
+    by = f" by {info['imported_by']}" if info.get("imported_by") else ""
+    return (
+        f"Checklist: {info['title'] or '(untitled)'} — {info['source']}, version "
+        f"{info['version']}, imported {str(info['imported_at'])[:16].replace('T', ' ')} UTC{by}"
+    )
 
 
 def _print_blocker(b: ItemState) -> None:
@@ -149,10 +160,13 @@ def status(
     cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
 ) -> None:
     """Per-section progress, totals, the gate verdict and its blockers."""
-    readiness = _readiness(db, cached)
+    services = _services(db)
+    readiness = _readiness(db, cached, services)
+    info = services.checklist_info()
     if as_json:
-        out.print_json(json.dumps(readiness.to_dict()))
+        out.print_json(json.dumps({**readiness.to_dict(), "checklist": info}))
     else:
+        _say(_checklist_line(info))
         _print_status(readiness)
 
 
@@ -183,10 +197,10 @@ def check(
     active: Annotated[bool, typer.Option("--active", help="Also run opt-in active checks")] = False,
 ) -> None:
     """Run readiness checks now (all, by id, or by section); exit 1 if any fails or errors."""
-    if list_:
-        _list_checks(as_json)
-        return
     services = _services(db)
+    if list_:
+        _list_checks(services, as_json)
+        return
     with _edge():
         selected: list[Any] = []
         for ref in ids or ["all"]:
@@ -212,8 +226,12 @@ def _result_json(r: Result) -> dict[str, Any]:
     return {k: d[k] for k in ("id", "status", "summary", "evidence", "duration_ms", "remediation")}
 
 
-def _list_checks(as_json: bool) -> None:
+def _list_checks(services: Services, as_json: bool) -> None:
     checks = registry.all_checks().values()
+    bound: dict[str, list[str]] = {}
+    for item in services.checklist.items:
+        for check_id in item.checks:
+            bound.setdefault(check_id, []).append(item.id)
     if as_json:
         out.print_json(
             json.dumps(
@@ -225,15 +243,23 @@ def _list_checks(as_json: bool) -> None:
                         "settings": list(c.settings),
                         "active": c.active,
                         "blocking": c.blocking,
+                        "items": bound.get(c.id, []),
                     }
                     for c in checks
                 ]
             )
         )
         return
-    table = Table("id", "title", "settings", box=None)
+    table = Table("id", "title", "settings", "bound items", box=None)
     for c in checks:
-        table.add_row(c.id + (" (opt-in)" if c.active else ""), c.title, ", ".join(c.settings))
+        items = bound.get(c.id, [])
+        shown = ", ".join(items[:3]) + (f" (+{len(items) - 3})" if len(items) > 3 else "")
+        table.add_row(
+            c.id + (" (opt-in)" if c.active else ""),
+            c.title,
+            ", ".join(c.settings),
+            shown or "— (not run by status)",
+        )
     out.print(table)
 
 
@@ -369,18 +395,48 @@ def export(
 
 @app.command()
 def signoff(
-    item: str,
     user: UserOption,
+    item: Annotated[str | None, typer.Argument(help="Item id or words")] = None,
     db: DbOption = None,
     note: Annotated[str, typer.Option(help="Evidence or a remark")] = "",
     na: Annotated[
         str | None, typer.Option("--na", help="Mark not applicable, with a reason")
     ] = None,
+    claimed: Annotated[
+        bool, typer.Option("--claimed", help="Accept every claim (ticked in the file) at once")
+    ] = False,
 ) -> None:
-    """Sign off an item (or mark it not applicable)."""
+    """Sign off an item (or mark it not applicable), or every claim after review."""
+    if claimed:
+        _signoff_claims(db, user, note, item, na)
+        return
+    if item is None:
+        fail("give an item to sign off, or --claimed")
     services = _services(db)
-    signed = _call(lambda: services.signoff(item, user, note=note, na_reason=na))
+    ref: str = item
+    signed = _call(lambda: services.signoff(ref, user, note=note, na_reason=na))
     out.print(f"Signed off {signed.id} as {user}.", markup=False, highlight=False)
+
+
+def _signoff_claims(
+    db: Path | None, user: str, note: str, item: str | None, na: str | None
+) -> None:
+    if item is not None or na is not None:
+        fail("--claimed signs off every claim: give no item and no --na")
+    if not user.strip():
+        fail("--as needs a name")
+    if not note.strip():
+        fail('--claimed needs --note "what you reviewed"')
+    services = _services(db)
+    accepted = _call(lambda: services.accept_claims(user.strip(), note.strip()))
+    if not accepted:
+        _say("No claims waiting for a sign-off.")
+        return
+    _say(f"Signed off {len(accepted)} claimed items as {user.strip()}:")
+    for found in accepted[:20]:
+        _say(f"  {found.id}")
+    if len(accepted) > 20:
+        _say(f"  … {len(accepted) - 20} more")
 
 
 @app.command()

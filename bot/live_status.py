@@ -38,7 +38,7 @@ def checks_for_section(services: Services, section: str | None) -> list[Check]:
     """All checks, or those bound to items of the checklist sections matching `section`."""
     checks = registry.all_checks()
     if not section:
-        return list(checks.values())
+        return services.bound_checks()  # only what verifies an item of the current checklist
     needle = section.lower()
     titles = [t for t in services.checklist.sections if needle in t.lower()]
     if not titles:
