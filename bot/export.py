@@ -247,6 +247,7 @@ def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, 
 _LIST_BOX = re.compile(r"^([ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+)\[[ xX]\]")
 _TABLE_BOX = re.compile(r"^([ \t]*\|?[ \t]*)\[[ xX]\]")
 _NOTE_LINE = re.compile(r"^[ \t>]*[-*+] (?:Sign-off note|Not applicable|Overridden) \(")
+_TABLE_NOTE = re.compile(r"^- (?:Sign-off note|Not applicable|Overridden) \(.{1,300}?\) on `")
 
 
 @dataclass(frozen=True)
@@ -304,6 +305,7 @@ def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str
         )
     lines = checklist.source_text.split("\n")
     inserts: list[tuple[int, list[str]]] = []
+    table_notes: dict[int, list[str]] = {}  # line after a table -> notes of its rows
     for item in checklist.items:
         state = states.get(item.id, ItemExport(False))
         first = item.line - 1
@@ -328,6 +330,21 @@ def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str
                 cut = len(line.rstrip())
             head, rest = line[:cut], line[cut:]
             lines[end] = f"{_strip_managed(head, item.id)}{tail} {rest.strip()}".rstrip()
+            # A table row has no room for notes: they go in a list under the table.
+            after = end
+            while after < len(lines) and lines[after].strip() and "|" in lines[after]:
+                after += 1
+            if after + 1 < len(lines) and not lines[after].strip():
+                n = after + 1
+                while n < len(lines) and _TABLE_NOTE.match(lines[n]):
+                    lines[n] = "\0"
+                    n += 1
+                if n > after + 1:
+                    lines[after] = "\0"
+            notes = _note_lines(state.signoffs) if state.done else []
+            table_notes.setdefault(after, []).extend(
+                f"- {n.split(':', 1)[0]} on `{item.id}`:{n.split(':', 1)[1]}" for n in notes
+            )
             continue
         lines[end] = _strip_managed(line, item.id) + tail
         # Notes go right under the item's text, replacing those of an earlier export.
@@ -341,6 +358,7 @@ def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str
             quote = re.match(r"^[ \t]*(?:>[ \t]?)*", lines[first])
             prefix = quote.group(0) if quote and ">" in quote.group(0) else ""
             inserts.append((end + 1, [f"{prefix}{pad[len(prefix) :]}- {n}" for n in notes]))
+    inserts += [(at, ["", *notes]) for at, notes in table_notes.items() if notes]
     for at, new in sorted(inserts, key=lambda x: x[0], reverse=True):
         lines[at:at] = new
     text = "\n".join(line for line in lines if line != "\0")
