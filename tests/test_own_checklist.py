@@ -492,3 +492,18 @@ def test_the_bundled_checklist_has_no_plaintext_credential() -> None:
     from bot.services import bundled_text
 
     assert mask_credentials(bundled_text())[1] == []
+
+
+def test_slack_status_names_the_checklist_and_runs_only_its_checks(
+    slack: SlackApp, tmp_path: Path
+) -> None:
+    path = write(tmp_path, "mine.md", TICKED)
+    db = slack.services.settings.preflight_db
+    imported = process("import", str(path), "--as", "lead", extra={"PREFLIGHT_DB": db})
+    assert imported.returncode == 0, imported.stderr
+    slack.reply("status")
+    slack.settle()
+    final = slack.fake.calls_to("chat.update")[-1]
+    body = json.dumps(final.payload["blocks"])
+    assert "Checklist: Team Launch" in body and "by lead" in body
+    assert set(slack.store.latest_results()) == {"tls_certificate"}  # the one bound check
