@@ -6,6 +6,8 @@ objects and raise `bot.errors` with messages fit to show.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -79,6 +81,11 @@ def bundled_text() -> str:
     from importlib import resources
 
     return resources.files("bot").joinpath("content", "checklist.md").read_text("utf-8")
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _sha(text: str) -> str:
@@ -338,6 +345,7 @@ class Services:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(v.source_text or self.checklist.source_text)
             self._scan_copy = name
+            atexit.register(_remove_quietly, name)
         return self._scan_copy
 
     def bound_checks(self) -> list[Check]:

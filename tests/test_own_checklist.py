@@ -507,3 +507,40 @@ def test_slack_status_names_the_checklist_and_runs_only_its_checks(
     body = json.dumps(final.payload["blocks"])
     assert "Checklist: Team Launch" in body and "by lead" in body
     assert set(slack.store.latest_results()) == {"tls_certificate"}  # the one bound check
+
+
+def test_check_targets_come_from_the_current_checklist(env: dict[str, str], tmp_path: Path) -> None:
+    from bot.services import Services
+    from bot.settings import Settings
+
+    doc = "# Ours\n## Perf\n- [ ] Load test: p95 under 300 ms <!-- check: load_test -->\n"
+    path = write(tmp_path, "ours.md", doc)
+    run("import", str(path))
+    services = Services.from_settings(Settings(), env={})
+    try:
+        ctx = services.check_context()
+        assert ctx.targets.p95_ms == 300  # the bundled checklist says 500
+        assert ctx.targets.rto_minutes is None  # and states an RTO this one does not
+        assert ctx.env_templates == {}
+        assert ctx.checklist_path == str(path)
+        path.unlink()  # the file is gone: checks read the stored (masked) text instead
+        services.refresh(force=True)
+        copy = services.check_context().checklist_path
+        assert copy is not None and "bot/content" not in copy
+        assert Path(copy).read_text("utf-8") == doc
+        assert [c.id for c in services.bound_checks()] == ["load_test"]
+    finally:
+        services.store.close()
+
+
+def test_the_bundled_checklist_round_trips_through_the_store(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    run("signoff", "phase-3-status/all-tests-passing", "--as", "alice", "--note", "ci green")
+    run("signoff", "domain-dns/ssl-certificate-obtained", "--as", "bob", "--na", "no domain yet")
+    first = run("export")[1]
+    code, out, _ = run("import", str(write(tmp_path, "e1.md", first)))
+    assert code == 0 and "223 unchanged" in out  # ids and bindings kept
+    assert run("export")[1] == first
+    data = json.loads(run("status", "--cached", "--json")[1])
+    assert (data["items"]["total"], data["checklist"]["claims"]) == (223, 4)
