@@ -284,6 +284,10 @@ def import_(
     ] = None,
 ) -> None:
     """Make FILE the current checklist for every later command and the running bot."""
+    from bot.services import read_checklist_text
+
+    with _edge():
+        read_checklist_text(path)  # refuse a non-checklist before a store is even opened
     services = _services(db)
     if bindings is not None:
         services.settings.preflight_bindings = bindings

@@ -83,6 +83,15 @@ def bundled_text() -> str:
     return resources.files("bot").joinpath("content", "checklist.md").read_text("utf-8")
 
 
+def read_checklist_text(path: Path) -> str:
+    """A checklist file's text, refused (ChecklistError, one line) when it is not readable Markdown
+    or holds no checklist item. Touches no store."""
+    text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
+    if not parse_checklist(text).items:
+        raise NotAChecklist(f"no checklist items found in {path}")
+    return text
+
+
 def _remove_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -142,7 +151,7 @@ class Services:
     def prepare_file(self, path: Path) -> Prepared:
         """Read a checklist file for import; ChecklistError/BindingsError (one line) when it is
         not one. Nothing is written."""
-        text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
+        text = read_checklist_text(path)
         return self.prepare_text(text, str(path), display=str(path))
 
     def prepare_text(self, text: str, origin: str, *, display: str | None = None) -> Prepared:

@@ -544,3 +544,9 @@ def test_the_bundled_checklist_round_trips_through_the_store(
     assert run("export")[1] == first
     data = json.loads(run("status", "--cached", "--json")[1])
     assert (data["items"]["total"], data["checklist"]["claims"]) == (223, 4)
+
+
+def test_a_refused_import_does_not_create_the_store(env: dict[str, str], tmp_path: Path) -> None:
+    code, _, err = run("import", str(write(tmp_path, "prose.md", "Only prose.\n")))
+    assert code == 2 and "no checklist items found" in err
+    assert not Path(env["PREFLIGHT_DB"]).exists()
