@@ -288,6 +288,8 @@ def build_app(
     def inject(
         context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]
     ) -> BoltResponse:
+        # Another process (`preflight import`) may have made a new checklist current.
+        services.refresh()
         if context.respond is not None:
             context["respond"] = RedactingRespond(context.respond, redactor)
         # The ack's own body (an ephemeral answer) is a payload to Slack too.

@@ -39,6 +39,7 @@ from markdown_it.tree import SyntaxTreeNode
 from bot.model import (
     Checklist,
     Decision,
+    ImportNote,
     Item,
     ItemKind,
     Option,
@@ -73,7 +74,7 @@ class ChecklistError(Exception):
 
 # Block structure only: item text stays Markdown source, so the inline pass is not needed and
 # skipping it halves the parse time of the bundled checklist.
-_BLOCK_MD = MarkdownIt("commonmark").disable(["inline", "text_join"])
+_BLOCK_MD = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
 _INLINE_MD = MarkdownIt("commonmark")
 
 _CHECKBOX = re.compile(r"\[([ xX])\](?:[ \t]+(.*)|[ \t]*$)", re.DOTALL)
@@ -81,13 +82,17 @@ _CHECKBOX = re.compile(r"\[([ xX])\](?:[ \t]+(.*)|[ \t]*$)", re.DOTALL)
 # bounded lazy groups, names that cannot swallow the next time stamp.
 _ID_COMMENT = re.compile(r"<!--\s*id:\s*([^<>]{0,200}?)\s*-->", re.IGNORECASE)
 _VALID_ID = re.compile(r"[a-z0-9][a-z0-9/_.-]*")
+_CHECK_COMMENT = re.compile(r"<!--\s*checks?:\s*([^<>]{0,500}?)\s*-->", re.IGNORECASE)
+_CLAIMED_COMMENT = "<!-- claimed -->"  # the export's mark for a ticked item not (yet) done
+_HTML_CHECKBOX = re.compile(r"<input\b[^<>]{0,300}?type=[\"']?checkbox", re.IGNORECASE)
+_TABLE_BOX = re.compile(r"\[([ xX])\]")  # fullmatch of a table row's first cell
+_NOTE_DETAIL = re.compile(r"^(?:Sign-off note|Not applicable|Overridden|Override) \(.+?\):")
 _STAMP = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"
 _SIGNOFF_MARK = "— signed off by "
 _SIGNOFF_NAME = rf"(?:(?!\({_STAMP}\))[^\n]){{1,200}}?"
 _SIGNOFF_ENTRIES = re.compile(
     rf"{_SIGNOFF_NAME} \({_STAMP}\)(?:, {_SIGNOFF_NAME} \({_STAMP}\))*[ \t]*"
 )
-_SIGNOFF_NOTE = re.compile(r"^Sign-off note \(.+?\):")
 _DECISION_NEEDED = re.compile(
     r"^(?:\*\*|__)?\s*decision needed\s*(?:\*\*|__)?\s*:\s*(?:\*\*|__)?\s*(.+)$",
     re.IGNORECASE | re.DOTALL,
@@ -156,10 +161,35 @@ def _join_lines(content: str) -> str:
     return " ".join(part.strip() for part in content.split("\n")).strip()
 
 
+def _check_ids(text: str) -> tuple[str, tuple[str, ...]]:
+    """Text without its `<!-- check: a, b -->` comments, and the check ids they name."""
+    if "<!--" not in text:
+        return text, ()
+    found: list[str] = []
+    for match in _CHECK_COMMENT.finditer(text):
+        found += [c.strip() for c in match.group(1).split(",") if c.strip()]
+    if found:
+        text = _CHECK_COMMENT.sub(" ", text)
+        text = re.sub(r"[ \t]{2,}", " ", text).strip()
+    return text, tuple(dict.fromkeys(found))
+
+
+def _strip_claim(text: str) -> tuple[str, bool]:
+    if _CLAIMED_COMMENT not in text:
+        return text, False
+    return re.sub(r"[ \t]{2,}", " ", text.replace(_CLAIMED_COMMENT, " ")).strip(), True
+
+
 def _strip_annotations(text: str) -> tuple[str, str | None]:
     """Text without the `<!-- id: x -->` comment and the export's sign-off suffix; the id.
 
     The last id comment counts: the export writes its own last, after any text a person typed."""
+    text, explicit, _ = _annotations(text)
+    return text, explicit
+
+
+def _annotations(text: str) -> tuple[str, str | None, bool]:
+    """_strip_annotations, and whether the export's sign-off suffix was there."""
     explicit: str | None = None
     matches = list(_ID_COMMENT.finditer(text)) if "<!--" in text else []
     if matches:
@@ -168,10 +198,15 @@ def _strip_annotations(text: str) -> tuple[str, str | None]:
         if _VALID_ID.fullmatch(candidate):
             explicit = candidate
         text = (text[: match.start()].rstrip() + " " + text[match.end() :].lstrip()).strip()
+    text, signed = _strip_signoff_suffix(text)
+    return text, explicit, signed
+
+
+def _strip_signoff_suffix(text: str) -> tuple[str, bool]:
     mark = text.rfind(_SIGNOFF_MARK)
     if mark > 0 and _SIGNOFF_ENTRIES.fullmatch(text, mark + len(_SIGNOFF_MARK)):
-        text = text[:mark].rstrip()
-    return text, explicit
+        return text[:mark].rstrip(), True
+    return text, False
 
 
 def _strip_duration(title: str) -> str:
@@ -208,6 +243,10 @@ class _ItemDraft:
     details: list[str] = field(default_factory=list)
     question: str | None = None  # the "Decision needed" text
     id: str = ""
+    checks: tuple[str, ...] = ()
+    table: bool = False
+    end_line: int = 0
+    claim: bool = False
 
 
 @dataclass
@@ -238,6 +277,7 @@ class _Walker:
         self.runbooks: dict[int, _RunbookDraft] = {}
         self.verify: list[VerifyBlock] = []
         self.env: dict[str, tuple[str, ...]] = {}
+        self.notes: list[ImportNote] = []
 
     # heading state
 
@@ -279,7 +319,9 @@ class _Walker:
                 if parent is None:
                     self.heading(node)
             elif kind == "paragraph":
-                content = _join_lines(node.children[0].content) if node.children else ""
+                raw = node.children[0].content if node.children else ""
+                self._html_checkboxes(node, raw)
+                content = _join_lines(raw)
                 bold = _BOLD_LABEL.fullmatch(content)
                 if bold:
                     next_label = _plain(bold.group(1)).rstrip(":").strip()
@@ -292,15 +334,79 @@ class _Walker:
                 self.fence(node, label)
             elif kind == "blockquote":
                 self.blocks(node.children, parent)
-            elif kind == "html_block" and parent is not None:
-                match = _ID_COMMENT.search(node.content)
-                if match and _VALID_ID.fullmatch(match.group(1)) and not parent.explicit_id:
-                    parent.explicit_id = match.group(1)
+            elif kind == "table":
+                self.table(node, parent)
+            elif kind == "html_block":
+                self._html_checkboxes(node, node.content)
+                if parent is not None:
+                    match = _ID_COMMENT.search(node.content)
+                    if match and _VALID_ID.fullmatch(match.group(1)) and not parent.explicit_id:
+                        parent.explicit_id = match.group(1)
+                    _, checks = _check_ids(node.content)
+                    parent.checks = tuple(dict.fromkeys((*parent.checks, *checks)))
             label = next_label
+
+    def _html_checkboxes(self, node: SyntaxTreeNode, content: str) -> None:
+        """HTML `<input type="checkbox">` is not read as an item: say where it was."""
+        if "<" not in content or "input" not in content.lower():
+            return
+        start = node.map[0] + 1 if node.map else 0
+        for n, line in enumerate(content.split("\n")):
+            if _HTML_CHECKBOX.search(line):
+                self.notes.append(
+                    ImportNote(start + n, "html_checkbox", _plain(line)[:80] or line[:80])
+                )
+
+    def table(self, node: SyntaxTreeNode, parent: _ItemDraft | None) -> None:
+        """A row whose first cell is `[ ]` or `[x]` is one item; its other cells are the text."""
+        for part in node.children:
+            if part.type != "tbody":
+                continue
+            for row in part.children:
+                cells = [
+                    (td.children[0].content if td.children else "").strip() for td in row.children
+                ]
+                if not cells:
+                    continue
+                box = _TABLE_BOX.fullmatch(cells[0])
+                if box is None:
+                    continue
+                line = (row.map[0] + 1) if row.map else 0
+                self._checkbox(
+                    " | ".join(c for c in cells[1:] if c),
+                    box.group(1),
+                    line,
+                    line,
+                    parent,
+                    table=True,
+                )
+
+    def _checkbox(
+        self,
+        raw: str,
+        mark: str,
+        line: int,
+        end_line: int,
+        parent: _ItemDraft | None,
+        *,
+        table: bool = False,
+    ) -> _ItemDraft | None:
+        raw, checks = _check_ids(raw.strip())
+        raw, claimed = _strip_claim(raw)
+        # A tick with the export's " — signed off by ..." is an exported sign-off (recorded in
+        # the store it came from), not a claim; any other tick is a claim.
+        text, explicit, signed = _annotations(raw)
+        if not text:
+            self.notes.append(ImportNote(line, "empty_item", "a checkbox with no text"))
+            return None
+        draft = self._new_item(text, explicit, line, mark != " " or claimed, parent)
+        draft.checks, draft.table, draft.end_line = checks, table, end_line
+        draft.claim = claimed or (mark != " " and not signed)
+        return draft
 
     def _detail(self, parent: _ItemDraft, text: str) -> None:
         text, _ = _strip_annotations(text)
-        if text and not _SIGNOFF_NOTE.match(text):
+        if text and not _NOTE_DETAIL.match(text):
             parent.details.append(text)
 
     def list_item(self, li: SyntaxTreeNode, ordered: bool, parent: _ItemDraft | None) -> None:
@@ -313,6 +419,8 @@ class _Walker:
         box = _CHECKBOX.match(first) if first is not None else None
         line = (li.map[0] + 1) if li.map else 0
         if box is None:
+            if first is not None:
+                self._html_checkboxes(kids[0], kids[0].children[0].content)
             if parent is None and first and ordered:
                 has_sublist = any(k.type in ("bullet_list", "ordered_list") for k in rest)
                 titled = has_sublist or _BOLD_TOPIC.match(first) is not None
@@ -326,13 +434,10 @@ class _Walker:
                 self._detail(parent, first)
             self.blocks(rest, parent)
             return
-        raw = (box.group(2) or "").strip()
-        text, explicit = _strip_annotations(raw)
-        if not text:
-            self.blocks(rest, parent)
-            return
-        draft = self._new_item(text, explicit, line, box.group(1) != " ", parent)
-        self.blocks(rest, draft)
+        para = kids[0].map if kids[0].map else None
+        end_line = para[1] if para else line
+        draft = self._checkbox(box.group(2) or "", box.group(1), line, end_line, parent)
+        self.blocks(rest, parent if draft is None else draft)
 
     def _new_item(
         self, text: str, explicit: str | None, line: int, checked: bool, parent: _ItemDraft | None
@@ -452,6 +557,13 @@ def parse_checklist(text: str, *, source: str = "checklist") -> Checklist:
     walker.blocks(SyntaxTreeNode(_BLOCK_MD.parse(normal)).children, None)
 
     drafts = walker.items
+    # Items before the first `##` heading go to a section named after the document.
+    general = walker.title or "General"
+    notes = list(walker.notes)
+    for d in drafts:
+        if not d.section:
+            d.section = general
+            notes.append(ImportNote(d.line, "before_heading", f"in section “{general}”"))
     _assign_ids(drafts)
     decisions, decision_of = _build_decisions(drafts, walker.tracked)
 
@@ -464,11 +576,14 @@ def parse_checklist(text: str, *, source: str = "checklist") -> Checklist:
             kind=ItemKind.DECISION if d.question is not None else ItemKind.MANUAL,
             line=d.line,
             checked=d.checked,
-            claimed="✅" in d.text,
+            claimed=d.claim or "✅" in d.text,  # a tick in the source is a claim, never done
             parent_id=d.parent.id if d.parent else None,
             decision_id=decision_of.get(d.id),
             condition=d.condition,
             details=tuple(d.details),
+            checks=d.checks,
+            table=d.table,
+            end_line=d.end_line or d.line,
         )
         for d in drafts
     )
@@ -483,6 +598,8 @@ def parse_checklist(text: str, *, source: str = "checklist") -> Checklist:
         env_templates=dict(walker.env),
         targets=extract_targets(normal),
         source_sha256=digest,
+        source_text=normal,
+        notes=tuple(sorted(notes, key=lambda n: n.line)),
     )
 
 
@@ -988,3 +1105,50 @@ def diff_items(old: Checklist, new: Checklist) -> ItemDiff:
             unchanged.append(item.id)
     removed = tuple(i.id for i in old.items if i.id not in after)
     return ItemDiff(tuple(added), tuple(changed), removed, tuple(unchanged))
+
+
+# ---- credentials in the document ------------------------------------------------------------
+
+MASK = "[REDACTED]"  # a placeholder to the secrets scanner, so a masked document scans clean
+_TOKEN_SPLIT = re.compile(r"[\s\"'`=:,;()<>|]+")
+
+
+def mask_credentials(text: str) -> tuple[str, list[ImportNote]]:
+    """The text with every plaintext credential the secrets scanner finds replaced by MASK,
+    and one note per finding (line and kind, never the value)."""
+    from checks.secrets_plaintext import fingerprint, scan_lines
+
+    lines = text.split("\n")
+    findings = list(scan_lines(lines, "checklist"))
+    if not findings:
+        return text, []
+    notes: list[ImportNote] = []
+    for f in findings:
+        notes.append(ImportNote(f.line, "credential", f.kind))
+        index = f.line - 1
+        line = lines[index]
+        if f.kind == "private_key":
+            # the whole block, up to its END line (as the scanner reads it: 200 lines at most)
+            for n in range(index, min(index + 200, len(lines))):
+                done = "-----END" in lines[n]
+                lines[n] = MASK
+                if done:
+                    break
+            continue
+        # The scanner reports a value's fingerprint, not the value: find the token that has it.
+        tokens = [t for t in _TOKEN_SPLIT.split(line) if t]
+        candidates = set(tokens)
+        for t in tokens:  # user:password@host and Bearer values
+            if "@" in t:
+                candidates.update(t.split("@"))
+        masked = False
+        for token in sorted(candidates, key=len, reverse=True):
+            if token and fingerprint(token) == f.fingerprint:
+                line = line.replace(token, MASK)
+                masked = True
+        if not masked:
+            # Unknown shape: keep the key, drop everything after the first separator.
+            cut = min((p for p in (line.find("="), line.find(":")) if p >= 0), default=-1)
+            line = line[: cut + 1] + " " + MASK if cut >= 0 else MASK
+        lines[index] = line
+    return "\n".join(lines), notes

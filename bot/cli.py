@@ -9,7 +9,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -20,11 +20,12 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from bot import messages
+from bot.bindings import BindingsError, suggestion_yaml
 from bot.checklist import ChecklistError
 from bot.decisions import option_label, record_markdown, tally
 from bot.errors import AmbiguousRef, PreflightError
-from bot.export import render_markdown, to_json
 from bot.logs import configure_logging
+from bot.model import Checklist, ImportNote
 from bot.readiness import Gate, ItemState, Readiness
 from bot.services import Services
 from bot.settings import Settings
@@ -63,7 +64,7 @@ def _edge() -> Iterator[None]:
         yield
     except AmbiguousRef as exc:
         fail(f"{exc} Candidates: {', '.join(exc.candidates)}")
-    except (PreflightError, ChecklistError, StoreError) as exc:
+    except (PreflightError, ChecklistError, BindingsError, StoreError) as exc:
         fail(str(exc))
 
 
@@ -90,12 +91,23 @@ def _run_checks_with_progress(services: Services, checks: list[Any], active: boo
         return services.run_checks(checks, on_result=advance, allow_active=active)
 
 
-def _readiness(db: Path | None, cached: bool) -> Readiness:
-    """Readiness after running every (non-active) check, or from stored results only."""
-    services = _services(db)
+def _readiness(db: Path | None, cached: bool, services: Services | None = None) -> Readiness:
+    """Readiness after running the (non-active) checks bound to current items, or from stored
+    results only."""
+    services = services or _services(db)
     if not cached:
-        _run_checks_with_progress(services, list(registry.all_checks().values()), active=False)
+        _run_checks_with_progress(services, services.bound_checks(), active=False)
     return services.readiness()
+
+
+def _checklist_line(info: dict[str, Any]) -> str:
+    if not info:
+        return "Checklist: none"
+    by = f" by {info['imported_by']}" if info.get("imported_by") else ""
+    return (
+        f"Checklist: {info['title'] or '(untitled)'} — {info['source']}, version "
+        f"{info['version']}, imported {str(info['imported_at'])[:16].replace('T', ' ')} UTC{by}"
+    )
 
 
 def _print_blocker(b: ItemState) -> None:
@@ -148,10 +160,13 @@ def status(
     cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
 ) -> None:
     """Per-section progress, totals, the gate verdict and its blockers."""
-    readiness = _readiness(db, cached)
+    services = _services(db)
+    readiness = _readiness(db, cached, services)
+    info = services.checklist_info()
     if as_json:
-        out.print_json(json.dumps(readiness.to_dict()))
+        out.print_json(json.dumps({**readiness.to_dict(), "checklist": info}))
     else:
+        _say(_checklist_line(info))
         _print_status(readiness)
 
 
@@ -182,10 +197,10 @@ def check(
     active: Annotated[bool, typer.Option("--active", help="Also run opt-in active checks")] = False,
 ) -> None:
     """Run readiness checks now (all, by id, or by section); exit 1 if any fails or errors."""
-    if list_:
-        _list_checks(as_json)
-        return
     services = _services(db)
+    if list_:
+        _list_checks(services, as_json)
+        return
     with _edge():
         selected: list[Any] = []
         for ref in ids or ["all"]:
@@ -211,8 +226,12 @@ def _result_json(r: Result) -> dict[str, Any]:
     return {k: d[k] for k in ("id", "status", "summary", "evidence", "duration_ms", "remediation")}
 
 
-def _list_checks(as_json: bool) -> None:
+def _list_checks(services: Services, as_json: bool) -> None:
     checks = registry.all_checks().values()
+    bound: dict[str, list[str]] = {}
+    for item in services.checklist.items:
+        for check_id in item.checks:
+            bound.setdefault(check_id, []).append(item.id)
     if as_json:
         out.print_json(
             json.dumps(
@@ -224,49 +243,138 @@ def _list_checks(as_json: bool) -> None:
                         "settings": list(c.settings),
                         "active": c.active,
                         "blocking": c.blocking,
+                        "items": bound.get(c.id, []),
                     }
                     for c in checks
                 ]
             )
         )
         return
-    table = Table("id", "title", "settings", box=None)
+    table = Table("id", "title", "settings", "bound items", box=None)
     for c in checks:
-        table.add_row(c.id + (" (opt-in)" if c.active else ""), c.title, ", ".join(c.settings))
+        items = bound.get(c.id, [])
+        shown = ", ".join(items[:3]) + (f" (+{len(items) - 3})" if len(items) > 3 else "")
+        table.add_row(
+            c.id + (" (opt-in)" if c.active else ""),
+            c.title,
+            ", ".join(c.settings),
+            shown or "— (not run by status)",
+        )
     out.print(table)
+
+
+def _say(text: str) -> None:
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+_NOTE_WORDS = {
+    "html_checkbox": "HTML checkbox not read as an item",
+    "empty_item": "checkbox with no text: not read",
+    "before_heading": "item before the first heading",
+}
 
 
 @app.command(name="import")
 def import_(
-    path: Annotated[Path, typer.Argument(help="A Markdown checklist")], db: DbOption = None
+    path: Annotated[Path, typer.Argument(help="A Markdown checklist")],
+    db: DbOption = None,
+    user: Annotated[str, typer.Option("--as", help="Who imports it (recorded)")] = "",
+    bindings: Annotated[
+        Path | None, typer.Option("--bindings", help="Bindings file (default $PREFLIGHT_BINDINGS)")
+    ] = None,
 ) -> None:
-    """Import a checklist: summary of the items added, changed and removed."""
-    from bot.checklist import read_checklist_file
+    """Make FILE the current checklist for every later command and the running bot."""
+    from bot.services import read_checklist_text
 
     with _edge():
-        read_checklist_file(path)  # validate before touching the store
+        read_checklist_text(path)  # refuse a non-checklist before a store is even opened
     services = _services(db)
+    if bindings is not None:
+        services.settings.preflight_bindings = bindings
     with _edge():
-        report = services.import_file(path)
-    out.print(
-        f"Imported {path.name}: version {report.version}, {len(report.added)} added, "
-        f"{len(report.changed)} changed, {len(report.removed)} removed, "
-        f"{report.unchanged} unchanged.",
-        markup=False,
-        highlight=False,
-    )
+        prepared = services.prepare_file(path)  # all validation before the store is touched
+        report = services.commit(prepared, imported_by=user or os.environ.get("USER", ""))
+    if not report.new_version:
+        _say(f"{path.name} is already the current checklist (version {report.version}).")
+    else:
+        _say(
+            f"Imported {path.name}: version {report.version}, {len(report.added)} added, "
+            f"{len(report.changed)} changed, {len(report.removed)} removed (archived), "
+            f"{report.unchanged} unchanged."
+        )
     for label, ids in (("removed", report.removed), ("changed", report.changed)):
         for item_id in ids[:20]:
-            out.print(f"  {label}: {item_id}", markup=False, highlight=False)
+            _say(f"  {label}: {item_id}")
+    _print_import_notes(prepared.notes, prepared.checklist)
     if services.missing_bindings:
-        # Items the bundled bindings expected but this checklist lacks: their checks still run,
-        # but no item of this checklist is automated by them.
-        out.print(
-            f"  {len(services.missing_bindings)} check bindings name items not in this checklist "
-            "(see bot/content/bindings.yml).",
-            markup=False,
-            highlight=False,
+        _say(
+            f"  {len(services.missing_bindings)} check bindings name items not in this "
+            f"checklist: {', '.join(services.missing_bindings[:5])}"
         )
+
+
+def _print_import_notes(notes: Sequence[ImportNote], checklist: Checklist) -> None:
+    claims = [i for i in checklist.items if i.claimed]
+    if claims:
+        _say(
+            f"  {len(claims)} items ticked in the file: imported as claims, not done "
+            "(review, then `preflight signoff --claimed --as YOU --note ...`)"
+        )
+    credentials = [n for n in notes if n.kind == "credential"]
+    if credentials:
+        lines = ", ".join(str(n.line) for n in credentials)
+        plural = "s" if len(credentials) > 1 else ""
+        _say(
+            f"  {len(credentials)} plaintext credential{plural} (line{plural} {lines}): "
+            "rotate them; they are masked in the store, views and exports"
+        )
+    for kind, words in _NOTE_WORDS.items():
+        found = [n for n in notes if n.kind == kind]
+        if found:
+            lines = ", ".join(str(n.line) for n in found[:20])
+            more = f" (+{len(found) - 20})" if len(found) > 20 else ""
+            _say(f"  {len(found)} × {words}: line {lines}{more}")
+
+
+checklist_app = typer.Typer(help="The current checklist and its versions.", no_args_is_help=True)
+app.add_typer(checklist_app, name="checklist")
+bindings_app = typer.Typer(help="Which checks verify which items.", no_args_is_help=True)
+app.add_typer(bindings_app, name="bindings")
+
+
+@checklist_app.command("history")
+def checklist_history(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Every imported version: when, by whom, from where, how many items."""
+    services = _services(db)
+    rows: list[dict[str, Any]] = [
+        {
+            "version": v.version,
+            "title": v.title,
+            "source": v.origin,
+            "imported_at": v.imported_at.isoformat(),
+            "imported_by": v.imported_by,
+            "items": v.items,
+            "current": v.version == (services.version.version if services.version else None),
+        }
+        for v in services.checklist_history()
+    ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    for r in rows:
+        mark = "*" if r["current"] else " "
+        by = f" by {r['imported_by']}" if r["imported_by"] else ""
+        _say(
+            f"{mark} v{r['version']:<3} {r['imported_at'][:16].replace('T', ' ')} UTC{by}: "
+            f"{r['source'] or '?'} ({r['items']} items)"
+        )
+
+
+@bindings_app.command("suggest")
+def bindings_suggest(db: DbOption = None) -> None:
+    """Print a proposed bindings file for the current checklist, from the items' words."""
+    services = _services(db)
+    sys.stdout.write(suggestion_yaml(services.checklist, registry.all_checks()))
 
 
 @app.command()
@@ -279,16 +387,10 @@ def export(
     if fmt not in ("markdown", "json"):
         fail(f"unknown format “{fmt}”: use markdown or json")
     services = _services(db)
-    readiness = services.readiness()
     if fmt == "json":
-        done = {s.item.id for s in readiness.items if s.done}
-        text = json.dumps(to_json(services.checklist, done=done), indent=2)
+        text = json.dumps(services.export_json(), indent=2, default=str)
     else:
-        signoffs = {
-            item_id: [(s.user, s.at, s.note) for s in standing]
-            for item_id, standing in services.store.signoffs().items()
-        }
-        text = render_markdown(services.checklist, signoffs)
+        text = services.export_markdown()
     if output:
         output.write_text(text, "utf-8")
     else:
@@ -297,18 +399,48 @@ def export(
 
 @app.command()
 def signoff(
-    item: str,
     user: UserOption,
+    item: Annotated[str | None, typer.Argument(help="Item id or words")] = None,
     db: DbOption = None,
     note: Annotated[str, typer.Option(help="Evidence or a remark")] = "",
     na: Annotated[
         str | None, typer.Option("--na", help="Mark not applicable, with a reason")
     ] = None,
+    claimed: Annotated[
+        bool, typer.Option("--claimed", help="Accept every claim (ticked in the file) at once")
+    ] = False,
 ) -> None:
-    """Sign off an item (or mark it not applicable)."""
+    """Sign off an item (or mark it not applicable), or every claim after review."""
+    if claimed:
+        _signoff_claims(db, user, note, item, na)
+        return
+    if item is None:
+        fail("give an item to sign off, or --claimed")
     services = _services(db)
-    signed = _call(lambda: services.signoff(item, user, note=note, na_reason=na))
+    ref: str = item
+    signed = _call(lambda: services.signoff(ref, user, note=note, na_reason=na))
     out.print(f"Signed off {signed.id} as {user}.", markup=False, highlight=False)
+
+
+def _signoff_claims(
+    db: Path | None, user: str, note: str, item: str | None, na: str | None
+) -> None:
+    if item is not None or na is not None:
+        fail("--claimed signs off every claim: give no item and no --na")
+    if not user.strip():
+        fail("--as needs a name")
+    if not note.strip():
+        fail('--claimed needs --note "what you reviewed"')
+    services = _services(db)
+    accepted = _call(lambda: services.accept_claims(user.strip(), note.strip()))
+    if not accepted:
+        _say("No claims waiting for a sign-off.")
+        return
+    _say(f"Signed off {len(accepted)} claimed items as {user.strip()}:")
+    for found in accepted[:20]:
+        _say(f"  {found.id}")
+    if len(accepted) > 20:
+        _say(f"  … {len(accepted) - 20} more")
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -239,3 +240,175 @@ def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, 
             "backup_retention_days": t.backup_retention_days,
         },
     }
+
+
+# ---- export of the current checklist, from its own text --------------------------------------
+
+_LIST_BOX = re.compile(r"^([ \t>]*(?:[-*+]|\d{1,9}[.)])[ \t]+)\[[ xX]\]")
+_TABLE_BOX = re.compile(r"^([ \t]*\|?[ \t]*)\[[ xX]\]")
+_NOTE_LINE = re.compile(r"^[ \t>]*[-*+] (?:Sign-off note|Not applicable|Overridden) \(")
+_TABLE_NOTE = re.compile(r"^- (?:Sign-off note|Not applicable|Overridden) \(.{1,300}?\) on `")
+
+
+@dataclass(frozen=True)
+class ItemExport:
+    """What the export writes about one item."""
+
+    done: bool
+    signoffs: Sequence[Any] = ()  # records with user, at, note, na_reason (override: optional)
+
+
+def _note_lines(signoffs: Sequence[Any]) -> list[str]:
+    out: list[str] = []
+    for s in signoffs:
+        who = _who(s.user)
+        if getattr(s, "na_reason", None):
+            out.append(f"Not applicable ({who}): {_one_line(s.na_reason)}")
+        override = getattr(s, "override_reason", None) or (
+            getattr(s, "note", "") if getattr(s, "override", False) else None
+        )
+        if getattr(s, "override", False) and override:
+            out.append(f"Overridden ({who}): {_one_line(override)}")
+        elif s.note and s.note.strip():
+            out.append(f"Sign-off note ({who}): {_one_line(s.note)}")
+    return out
+
+
+def _strip_managed(text: str, item_id: str) -> str:
+    """The end of an item's text without what a previous export wrote there."""
+    text = text.rstrip()
+    own_id = f"<!-- id: {item_id} -->"
+    if text.endswith(own_id):
+        text = text[: -len(own_id)].rstrip()
+    text = text.replace(" <!-- claimed -->", "")
+    mark = text.rfind(" — signed off by ")
+    if mark >= 0 and re.fullmatch(
+        r" — signed off by .+ \(\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\)", text[mark:]
+    ):
+        text = text[:mark].rstrip()
+    return text
+
+
+def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str:
+    """The checklist's own document with each item's state written in: `[x]` only for done
+    items, who signed off when, sign-off notes, N/A reasons and overrides, a claim mark for a
+    ticked item not done, and its id. Everything else (prose, tables, code) is kept as it is,
+    so export -> import -> export gives the same text."""
+    if not checklist.source_text:
+        return render_markdown(
+            checklist,
+            {
+                i: [(s.user, s.at, s.note) for s in st.signoffs]
+                for i, st in states.items()
+                if st.done and st.signoffs
+            },
+        )
+    lines = checklist.source_text.split("\n")
+    inserts: list[tuple[int, list[str]]] = []
+    table_notes: dict[int, list[str]] = {}  # line after a table -> notes of its rows
+    for item in checklist.items:
+        state = states.get(item.id, ItemExport(False))
+        first = item.line - 1
+        end = (item.end_line or item.line) - 1
+        if not (0 <= first <= end < len(lines)):
+            continue
+        box = _TABLE_BOX if item.table else _LIST_BOX
+        match = box.match(lines[first])
+        if match is None:
+            continue
+        mark = "x" if state.done else " "
+        lines[first] = f"{match.group(1)}[{mark}]{lines[first][match.end() :]}"
+        suffix = _signoff_suffix([(s.user, s.at, "") for s in state.signoffs]) if state.done else ""
+        claim = (
+            " <!-- claimed -->" if item.claimed and not state.done and "✅" not in item.text else ""
+        )
+        tail = f"{suffix}{claim} <!-- id: {item.id} -->"
+        line = lines[end]
+        if item.table:
+            cut = line.rstrip().rfind("|")
+            if cut <= 0 or line[:cut].rstrip().endswith("|"):
+                cut = len(line.rstrip())
+            head, rest = line[:cut], line[cut:]
+            lines[end] = f"{_strip_managed(head, item.id)}{tail} {rest.strip()}".rstrip()
+            # A table row has no room for notes: they go in a list under the table.
+            after = end
+            while after < len(lines) and lines[after].strip() and "|" in lines[after]:
+                after += 1
+            if after + 1 < len(lines) and not lines[after].strip():
+                n = after + 1
+                while n < len(lines) and _TABLE_NOTE.match(lines[n]):
+                    lines[n] = "\0"
+                    n += 1
+                if n > after + 1:
+                    lines[after] = "\0"
+            notes = _note_lines(state.signoffs) if state.done else []
+            table_notes.setdefault(after, []).extend(
+                f"- {n.split(':', 1)[0]} on `{item.id}`:{n.split(':', 1)[1]}" for n in notes
+            )
+            continue
+        lines[end] = _strip_managed(line, item.id) + tail
+        # Notes go right under the item's text, replacing those of an earlier export.
+        after = end + 1
+        while after < len(lines) and _NOTE_LINE.match(lines[after]):
+            lines[after] = "\0"
+            after += 1
+        notes = _note_lines(state.signoffs) if state.done else []
+        if notes:
+            pad = " " * len(match.group(1).replace(">", " "))
+            quote = re.match(r"^[ \t]*(?:>[ \t]?)*", lines[first])
+            prefix = quote.group(0) if quote and ">" in quote.group(0) else ""
+            inserts.append((end + 1, [f"{prefix}{pad[len(prefix) :]}- {n}" for n in notes]))
+    inserts += [(at, ["", *notes]) for at, notes in table_notes.items() if notes]
+    for at, new in sorted(inserts, key=lambda x: x[0], reverse=True):
+        lines[at:at] = new
+    text = "\n".join(line for line in lines if line != "\0")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def export_data(
+    checklist: Checklist,
+    states: Sequence[Any],
+    decisions: Sequence[dict[str, Any]],
+    *,
+    version: dict[str, Any] | None = None,
+    acceptances: Sequence[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Everything the store knows about the current checklist, JSON-ready (secret-free: the
+    document was masked on import)."""
+    by_id = {s.item.id: s for s in states}
+    data = to_json(checklist, done={s.item.id for s in states if s.done})
+    data["checklist"] = version or {}
+    for row in data["items"]:
+        st = by_id.get(row["id"])
+        item = checklist.item(row["id"])
+        row["status"] = st.status.value if st else "open"
+        row["reason"] = st.reason if st else ""
+        row["claim"] = ("ticked" if item and item.checked else "✅") if row["claimed"] else None
+        row["signoffs"] = [
+            {
+                "user": s.user,
+                "at": s.at.isoformat(),
+                "note": s.note,
+                "na_reason": s.na_reason,
+                "override": bool(getattr(s, "override", False)),
+            }
+            for s in (st.signoffs if st else ())
+        ]
+        results = {r.check_id: r for r in (st.results if st else ())}
+        row["checks"] = [
+            {
+                "id": c,
+                "status": results[c].status.value if c in results else None,
+                "summary": results[c].summary if c in results else None,
+                "observed_at": (
+                    results[c].observed_at.isoformat()
+                    if c in results and results[c].observed_at
+                    else None
+                ),
+            }
+            for c in (item.checks if item else ())
+        ]
+    data["decisions"] = list(decisions)
+    # Acceptances of WARN results (the gate's accept command) when the store records them.
+    data["acceptances"] = list(acceptances or [])
+    return data

@@ -38,7 +38,7 @@ def checks_for_section(services: Services, section: str | None) -> list[Check]:
     """All checks, or those bound to items of the checklist sections matching `section`."""
     checks = registry.all_checks()
     if not section:
-        return list(checks.values())
+        return services.bound_checks()  # only what verifies an item of the current checklist
     needle = section.lower()
     titles = [t for t in services.checklist.sections if needle in t.lower()]
     if not titles:
@@ -74,6 +74,7 @@ class _Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Final blocks per section filter: rendered once however many messages watch the run.
     rendered: dict[str | None, list[dict[str, Any]]] = field(default_factory=dict)
+    checklist_line: str = ""  # which checklist (source, version, imported when, by whom)
 
     def final_blocks(self, section: str | None) -> list[dict[str, Any]]:
         assert self.final is not None
@@ -81,6 +82,8 @@ class _Run:
             blocks = self.rendered.get(section)
         if blocks is None:
             blocks = views.status_final(*self.final, section)
+            if self.checklist_line and len(blocks) < views.MAX_MESSAGE_BLOCKS:
+                blocks = [*blocks, views.to_dicts([views.context(self.checklist_line)])[0]]
             with self.lock:
                 self.rendered[section] = blocks
         return blocks
@@ -191,10 +194,24 @@ class StatusRuns:
             raise
         readiness = services.readiness()
         with shared.lock:
+            shared.checklist_line = checklist_line(services.checklist_info())
             shared.final = (readiness, results)
             watchers = list(shared.watchers)
         for w in watchers:
             _finish(w, shared)
+
+
+def checklist_line(info: dict[str, Any]) -> str:
+    """ "Checklist: Team Launch — launch.md, version 3, imported 2026-11-27 10:00 UTC by alice"."""
+    if not info:
+        return ""
+    by = f" by {m.escape(str(info['imported_by']))}" if info.get("imported_by") else ""
+    when = str(info["imported_at"])[:16].replace("T", " ")
+    title = m.escape(str(info["title"] or "(untitled)"))
+    return (
+        f"Checklist: {title} — {m.escape(str(info['source']))}, version {info['version']}, "
+        f"imported {when} UTC{by}"
+    )
 
 
 def _post_first(w: _Watcher, shared: _Run) -> None:

@@ -41,7 +41,9 @@ class Item:
     decision_id: str | None = None  # for kind == DECISION
     condition: str | None = None  # e.g. "if using Docker": from the item or an enclosing heading
     details: tuple[str, ...] = ()  # non-checkbox sub-bullets, e.g. "Host: `...`"
-    checks: tuple[str, ...] = ()  # ids of the checks bound to it (from bot/content/bindings.yml)
+    checks: tuple[str, ...] = ()  # ids of the checks bound to it (annotation or bindings file)
+    table: bool = False  # a table row whose first cell is the checkbox
+    end_line: int = 0  # 1-based last line of the item's own text (its first paragraph)
 
     @property
     def subsection(self) -> str:
@@ -86,6 +88,15 @@ class Targets:
 
 
 @dataclass(frozen=True)
+class ImportNote:
+    """Something the importer saw but did not read as an item, or read in a way worth saying."""
+
+    line: int
+    kind: str  # "html_checkbox", "empty_item", "before_heading", "credential"
+    text: str
+
+
+@dataclass(frozen=True)
 class Checklist:
     title: str
     sections: tuple[str, ...]  # `##` sections that hold items, in document order
@@ -96,6 +107,8 @@ class Checklist:
     env_templates: dict[str, tuple[str, ...]] = field(default_factory=dict)  # "backend": names
     targets: Targets = field(default_factory=Targets)
     source_sha256: str = ""
+    source_text: str = ""  # the (credential-masked) Markdown it was parsed from; kept by exports
+    notes: tuple[ImportNote, ...] = ()
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)

@@ -6,22 +6,29 @@ objects and raise `bot.errors` with messages fit to show.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import dataclasses
+import hashlib
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot import readiness as readiness_mod
-from bot.bindings import apply_bindings, load_bindings
+from bot.bindings import BindingsError, apply_bindings, load_bindings, unknown_checks
 from bot.checklist import (
+    MAX_CHECKLIST_BYTES,
+    ChecklistError,
+    _read_text,
     find_decision,
     find_option,
-    load_bundled,
     load_runbook_files,
-    read_checklist_file,
+    mask_credentials,
+    parse_checklist,
     slugify,
 )
 from bot.errors import (
@@ -36,20 +43,62 @@ from bot.errors import (
     UnknownRunbook,
     UnknownTopic,
 )
-from bot.model import Checklist, Decision, Item, Option, Runbook
+from bot.model import Checklist, Decision, ImportNote, Item, Option, Runbook
 from bot.readiness import ItemState, Readiness
 from bot.settings import Settings
 from checks import registry
 from checks.base import Check, CheckContext, Result
 from checks.runner import run_checks
-from store import ImportReport, RunbookRun, Store
+from store import ChecklistVersion, ImportReport, RunbookRun, Store
 
 MAX_REF_LEN = 200  # longer than any item id, topic or option; refuse early rather than search
 _SHOWN_CANDIDATES = 5
 
 
+BUNDLED_ORIGIN = "bundled"
+
+
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+class NotAChecklist(ChecklistError):
+    """The file holds no checklist item."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checklist read, masked, parsed and bound, ready to become the current one."""
+
+    checklist: Checklist
+    origin: str
+    bindings: dict[str, list[str]]
+    missing_bindings: list[str]
+    notes: tuple[ImportNote, ...]
+
+
+def bundled_text() -> str:
+    from importlib import resources
+
+    return resources.files("bot").joinpath("content", "checklist.md").read_text("utf-8")
+
+
+def read_checklist_text(path: Path) -> str:
+    """A checklist file's text, refused (ChecklistError, one line) when it is not readable Markdown
+    or holds no checklist item. Touches no store."""
+    text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
+    if not parse_checklist(text).items:
+        raise NotAChecklist(f"no checklist items found in {path}")
+    return text
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -59,9 +108,11 @@ class Services:
     checklist: Checklist
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     missing_bindings: list[str] = field(default_factory=list)
+    version: ChecklistVersion | None = None  # the stored version self.checklist was built from
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # Bounds concurrent check runs (each fans out one thread per check); set from settings.
     _check_runs: threading.BoundedSemaphore | None = field(default=None, repr=False)
+    _scan_copy: str | None = field(default=None, repr=False)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -69,39 +120,249 @@ class Services:
     def from_settings(
         cls, settings: Settings, env: Mapping[str, str] | None = None, store: Store | None = None
     ) -> Services:
-        """Open the store, load the checklist (bundled unless PREFLIGHT_CHECKLIST), bind checks,
-        and record the checklist version in the store."""
-        checklist = (
-            read_checklist_file(settings.preflight_checklist)
-            if settings.preflight_checklist
-            else load_bundled()
-        )
+        """Open the store and take its current checklist. PREFLIGHT_CHECKLIST is imported first
+        when its content differs from the current version; a fresh store with neither gets the
+        bundled checklist."""
+        opened = store or Store.open(settings.preflight_db)
         services = cls(
             settings=settings,
-            store=store or Store.open(settings.preflight_db),
-            checklist=checklist,
+            store=opened,
+            checklist=Checklist(title="", sections=(), items=()),
             env=dict(os.environ if env is None else env),
         )
-        services.load(checklist)
+        services.start()
         return services
 
-    def load(self, checklist: Checklist) -> ImportReport:
-        """Make checklist the current one: bind checks, add runbook files, store the version."""
-        bound, missing = apply_bindings(checklist, load_bindings())
+    def start(self) -> None:
+        current = self.store.current_checklist()
+        wanted: Prepared | None = None
+        if self.settings.preflight_checklist:
+            wanted = self.prepare_file(Path(self.settings.preflight_checklist))
+        elif current is None or current.source_text is None:
+            wanted = self.prepare_text(bundled_text(), BUNDLED_ORIGIN)
+        elif self.settings.preflight_bindings:
+            # Same document, the bindings file of the environment.
+            wanted = self.prepare_text(current.source_text, current.origin)
+        if wanted is not None:
+            self.commit(wanted, imported_by="preflight (start)", source="startup")
+        else:
+            self.refresh(force=True)
+
+    # The import path: prepare (read, mask, parse, bind, validate: no writes), then commit.
+
+    def prepare_file(self, path: Path) -> Prepared:
+        """Read a checklist file for import; ChecklistError/BindingsError (one line) when it is
+        not one. Nothing is written."""
+        text = read_checklist_text(path)
+        return self.prepare_text(text, str(path), display=str(path))
+
+    def prepare_text(self, text: str, origin: str, *, display: str | None = None) -> Prepared:
+        masked, credential_notes = mask_credentials(
+            text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+        )
+        parsed = parse_checklist(masked, source=origin)
+        if not parsed.items:
+            raise NotAChecklist(f"no checklist items found in {display or origin}")
+        bindings = self._bindings_for(masked, origin, {i.id for i in parsed.items})
+        unknown = unknown_checks(parsed, bindings, registry.all_checks())
+        if unknown:
+            raise BindingsError(
+                f"unknown check id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+                "(see `preflight check --list`)"
+            )
+        bound, missing = apply_bindings(parsed, {k: tuple(v) for k, v in bindings.items()})
         if self.settings.preflight_runbooks_dir:
             extra = tuple(load_runbook_files(self.settings.preflight_runbooks_dir))
             known = {r.id for r in bound.runbooks}
             bound = dataclasses.replace(
                 bound, runbooks=bound.runbooks + tuple(r for r in extra if r.id not in known)
             )
+        notes = tuple(sorted((*parsed.notes, *credential_notes), key=lambda n: n.line))
+        return Prepared(bound, origin, bindings, missing, notes)
+
+    def _bindings_for(self, masked: str, origin: str, ids: set[str]) -> dict[str, list[str]]:
+        """PREFLIGHT_BINDINGS when set; else the bundled bindings for the bundled checklist;
+        else the current version's bindings of the items that stay (an edited document keeps
+        its bindings; another team's document gets none). Annotations bind in every case."""
+        if self.settings.preflight_bindings:
+            return {k: list(v) for k, v in load_bindings(self.settings.preflight_bindings).items()}
+        if origin == BUNDLED_ORIGIN or _sha(masked) == _sha(mask_credentials(bundled_text())[0]):
+            return {k: list(v) for k, v in load_bindings().items()}
+        current = self.store.current_checklist()
+        if current is None:
+            return {}
+        kept = {k: [i for i in v if i in ids] for k, v in current.bindings.items()}
+        return {k: v for k, v in kept.items() if v}
+
+    def commit(
+        self, prepared: Prepared, *, imported_by: str = "", source: str = "cli"
+    ) -> ImportReport:
+        """Store a prepared checklist as the current version (none if nothing changed)."""
         with self._lock:
-            report = self.store.import_checklist(bound)
-            self.checklist = bound
-            self.missing_bindings = missing
+            report = self.store.import_checklist(
+                prepared.checklist,
+                source=source,
+                origin=prepared.origin,
+                imported_by=imported_by,
+                bindings=prepared.bindings,
+                notes=[{"line": n.line, "kind": n.kind, "text": n.text} for n in prepared.notes],
+            )
+        self.refresh(force=True)
+        if report.new_version:
+            self.missing_bindings = prepared.missing_bindings
         return report
 
-    def import_file(self, path: Path) -> ImportReport:
-        return self.load(read_checklist_file(path))
+    def import_file(self, path: Path, *, imported_by: str = "") -> ImportReport:
+        return self.commit(self.prepare_file(path), imported_by=imported_by)
+
+    def load(self, checklist: Checklist) -> ImportReport:
+        """Make an already parsed checklist current (tests, tools): its own text is kept."""
+        text = checklist.source_text
+        if not text:
+            raise ChecklistError("a checklist without its Markdown text cannot be stored")
+        return self.commit(self.prepare_text(text, "checklist"), imported_by="preflight")
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Rebuild self.checklist from the store when another process imported a new version
+        (one indexed query when nothing changed). True if it changed."""
+        if (
+            not force
+            and self.version is not None
+            and self.store.current_version() == self.version.version
+        ):
+            return False
+        current = self.store.current_checklist()
+        if current is None or current.source_text is None:
+            return False
+        parsed = parse_checklist(current.source_text, source=current.origin)
+        bindings = {k: tuple(v) for k, v in current.bindings.items()}
+        bound, missing = apply_bindings(parsed, bindings)
+        if self.settings.preflight_runbooks_dir:
+            try:
+                extra = tuple(load_runbook_files(self.settings.preflight_runbooks_dir))
+            except ChecklistError:
+                extra = ()
+            known = {r.id for r in bound.runbooks}
+            bound = dataclasses.replace(
+                bound, runbooks=bound.runbooks + tuple(r for r in extra if r.id not in known)
+            )
+        with self._lock:
+            self.checklist = bound
+            self.version = current
+            self.missing_bindings = missing
+            self._scan_copy = None
+        return True
+
+    def checklist_history(self) -> list[ChecklistVersion]:
+        return self.store.checklist_history()
+
+    def checklist_info(self) -> dict[str, object]:
+        """What `status` says about the current checklist."""
+        v = self.version
+        if v is None:
+            return {}
+        return {
+            "title": self.checklist.title,
+            "source": v.origin,
+            "version": v.version,
+            "imported_at": v.imported_at.isoformat(),
+            "imported_by": v.imported_by,
+            "items": len(self.checklist.items),
+            "claims": sum(1 for i in self.checklist.items if i.claimed),
+        }
+
+    def accept_claims(self, user: str, note: str, *, source: str = "cli") -> list[Item]:
+        """Sign off every claimed item (a tick or ✅ in the source) after review: one audited
+        sign-off each, with the reviewer's note. Items already signed off by user are skipped."""
+        self.refresh()
+        standing = self.store.signoffs()
+        accepted: list[Item] = []
+        for item in self.checklist.items:
+            if not item.claimed or any(s.user == user for s in standing.get(item.id, ())):
+                continue
+            self.store.add_signoff(item.id, user, note=note, source=source)
+            self.store.audit(user, "signoff_claim", item.id, note, source=source)
+            accepted.append(item)
+        return accepted
+
+    def export_markdown(self) -> str:
+        """The current checklist's document with every item's state written in."""
+        from bot.export import ItemExport, render_source
+
+        readiness = self.readiness()
+        return render_source(
+            self.checklist,
+            {s.item.id: ItemExport(s.done, tuple(s.signoffs)) for s in readiness.items},
+        )
+
+    def export_json(self) -> dict[str, object]:
+        """Items with status, reason, sign-offs, claims and bound checks; decisions with votes,
+        outcome and record; acceptances (when the store records them)."""
+        from bot.decisions import option_label, record_markdown
+        from bot.export import export_data
+
+        readiness = self.readiness()
+        states = self.store.decision_states()
+        decisions = []
+        for d in self.checklist.decisions:
+            st = states.get(d.id)
+            votes = self.store.votes(d.id)
+            decisions.append(
+                {
+                    "id": d.id,
+                    "topic": d.topic,
+                    "question": d.question,
+                    "item_id": d.item_id,
+                    "options": [o.label for o in d.options],
+                    "votes": {u: option_label(d, o) for u, o in votes.items()},
+                    "outcome": {
+                        "status": st.status if st else "open",
+                        "chosen": option_label(d, st.chosen) if st else None,
+                        "closed_by": st.closed_by if st else None,
+                        "closed_at": st.closed_at.isoformat() if st and st.closed_at else None,
+                        "rationale": st.rationale if st else "",
+                    },
+                    "record": record_markdown(d, st, votes) if st and not st.is_open else None,
+                }
+            )
+        # Hook for the gate's acceptances (issue 8, item 5): exported when the store has them.
+        acceptances_of = getattr(self.store, "acceptances", None)
+        acceptances = (
+            [a if isinstance(a, dict) else dataclasses.asdict(a) for a in (acceptances_of() or [])]
+            if callable(acceptances_of)
+            else []
+        )
+        return export_data(
+            self.checklist,
+            readiness.items,
+            decisions,
+            version=self.checklist_info(),
+            acceptances=acceptances,
+        )
+
+    def _checklist_path(self) -> str | None:
+        """The current checklist's document for checks that read it (secrets_plaintext): its
+        file when it still exists, else a private copy of the stored text; never the bundled
+        file unless the bundled checklist is current."""
+        v = self.version
+        if v is None:
+            return None
+        if v.origin == BUNDLED_ORIGIN:
+            return str(Path(__file__).resolve().parent / "content" / "checklist.md")
+        if Path(v.origin).is_file():
+            return v.origin
+        if self._scan_copy is None:
+            fd, name = tempfile.mkstemp(prefix="preflight-checklist-", suffix=".md")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(v.source_text or self.checklist.source_text)
+            self._scan_copy = name
+            atexit.register(_remove_quietly, name)
+        return self._scan_copy
+
+    def bound_checks(self) -> list[Check]:
+        """The checks bound to items of the current checklist, in registry order."""
+        bound = {c for item in self.checklist.items for c in item.checks}
+        return [c for cid, c in registry.all_checks().items() if cid in bound]
 
     # ---- readiness and checks -----------------------------------------------------------
 
@@ -112,9 +373,7 @@ class Services:
             allow_active=allow_active,
             targets=self.checklist.targets,
             env_templates=self.checklist.env_templates,
-            checklist_path=str(self.settings.preflight_checklist)
-            if self.settings.preflight_checklist
-            else None,
+            checklist_path=self._checklist_path(),
         )
 
     def checks_for(self, ref: str | None = None) -> list[Check]:
@@ -146,7 +405,8 @@ class Services:
         on_result: Callable[[Result], None] | None = None,
         allow_active: bool = False,
     ) -> list[Result]:
-        selected = list(checks) if checks is not None else list(registry.all_checks().values())
+        self.refresh()
+        selected = list(checks) if checks is not None else self.bound_checks()
         if self._check_runs is None:
             self._check_runs = threading.BoundedSemaphore(
                 max(1, self.settings.preflight_checks_workers)
@@ -161,6 +421,7 @@ class Services:
 
     def readiness(self) -> Readiness:
         """Readiness from stored state: cheap, no checks run."""
+        self.refresh()
         return readiness_mod.compute(
             self.checklist,
             self.store.signoffs(),
@@ -173,6 +434,7 @@ class Services:
     def find_item(self, ref: str) -> Item:
         """An item by id, id suffix, or words of its text; unique or it raises."""
         key = _check_ref(ref, "an item id")
+        self.refresh()
         items = self.checklist.items
         exact = [i for i in items if i.id == key]
         if exact:
@@ -226,6 +488,7 @@ class Services:
 
     def find_decision(self, ref: str) -> Decision:
         key = _check_ref(ref, "a decision topic")
+        self.refresh()
         found = find_decision(self.checklist, key)
         if not found:
             raise UnknownTopic(f"No open question matches “{key}”.")

@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     preflight_slack_api_url: str = SLACK_API_URL
 
     preflight_db: str = "preflight.db"
-    preflight_checklist: Path | None = None  # default: the bundled Phase 4 checklist
+    # Imported at start when its content differs from the store's current checklist; unset,
+    # the store's current checklist stands (the bundled one for a fresh store).
+    preflight_checklist: Path | None = None
+    # Check id -> item ids for the current checklist (the bundled format); unset, only the
+    # `<!-- check: ... -->` annotations bind, or bot/content/bindings.yml for the bundled list.
+    preflight_bindings: Path | None = None
     preflight_runbooks_dir: Path | None = None
 
     # Who may close and reopen decisions, run active checks and manage digests: Slack user

@@ -203,8 +203,9 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
             f"*Kind:* {item.kind.value} · *State:* {state.status.value} — {m.escape(state.reason)}"
             + (f"\n*Condition:* {m.escape(item.condition)}" if item.condition else "")
             + (
-                "\n:information_source: The document claims this is done (✅); it still needs "
-                "a sign-off."
+                "\n:information_source: Claimed: the document "
+                + ("ticks it" if item.checked and "✅" not in item.text else "marks it ✅")
+                + "; a claim is not done until someone signs it off."
                 if item.claimed
                 else ""
             )

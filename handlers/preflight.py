@@ -13,7 +13,6 @@ from slack_sdk import WebClient
 from bot import live_status, views
 from bot import messages as m
 from bot.errors import UnknownItemRef
-from bot.export import render_markdown, to_json
 from bot.readiness import Gate
 from checks.base import Check
 from handlers.common import Invocation, answering, parse
@@ -189,17 +188,10 @@ def export(inv: Invocation) -> None:
 
     def upload() -> None:
         if fmt == "json":
-            done = {s.item.id for s in services.readiness().items if s.done}
-            content, name = (
-                json.dumps(to_json(services.checklist, done=done), indent=2),
-                "preflight.json",
-            )
+            content = json.dumps(services.export_json(), indent=2, default=str)
+            name = "preflight.json"
         else:
-            signoffs = {
-                i: [(s.user, s.at, s.note) for s in lst]
-                for i, lst in services.store.signoffs().items()
-            }
-            content, name = render_markdown(services.checklist, signoffs), "preflight.md"
+            content, name = services.export_markdown(), "preflight.md"
         inv.client.files_upload_v2(
             channel=inv.channel, content=content, filename=name, title="Preflight checklist export"
         )

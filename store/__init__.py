@@ -18,6 +18,7 @@ from store.errors import (
 from store.records import (
     Assignment,
     AuditEntry,
+    ChecklistVersion,
     DecisionState,
     ImportReport,
     RunbookRun,
@@ -31,6 +32,7 @@ from store.sqlite import Store
 __all__ = [
     "Assignment",
     "AuditEntry",
+    "ChecklistVersion",
     "DecisionClosed",
     "DecisionNotClosed",
     "DecisionState",

@@ -350,3 +350,23 @@ def m002_assignments(db: sqlite_utils.Database) -> None:
             *_append_only("assignment_events"),
         ],
     )
+
+
+@MIGRATIONS()
+def m003_checklist_source(db: sqlite_utils.Database) -> None:
+    """The store holds the current checklist itself, so every process agrees on it."""
+    _run(
+        db,
+        [
+            # The document as imported (credentials masked), re-parsed on load.
+            "ALTER TABLE checklist_versions ADD COLUMN source_text TEXT",
+            # Where it came from (a path, "bundled"), who imported it, and the check bindings
+            # (JSON: check id -> item ids) that were applied to it.
+            "ALTER TABLE checklist_versions ADD COLUMN origin TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE checklist_versions ADD COLUMN imported_by TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE checklist_versions ADD COLUMN bindings TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE checklist_versions ADD COLUMN notes TEXT NOT NULL DEFAULT '[]'",
+            # An item removed and later re-added finds its last row here (archive look-up).
+            "CREATE INDEX items_id_version ON items(id, version)",
+        ],
+    )

@@ -32,6 +32,23 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class ChecklistVersion:
+    """One stored version of the checklist: where it came from and what it held."""
+
+    version: int
+    sha256: str
+    title: str
+    origin: str  # a path, or "bundled"
+    imported_at: datetime
+    imported_by: str
+    source: str  # the edge that imported it: "cli", "startup", ...
+    items: int
+    source_text: str | None = None  # None for versions stored before the store kept the text
+    bindings: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[dict[str, object]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Signoff:
     """A standing sign-off: the user's latest event for the item is a sign-off."""
 

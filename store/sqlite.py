@@ -47,6 +47,7 @@ from store.records import (
     STEP_ACTIONS,
     Assignment,
     AuditEntry,
+    ChecklistVersion,
     DecisionState,
     ImportReport,
     RunbookRun,
@@ -231,12 +232,24 @@ class Store:
         row = self._one("SELECT MAX(version) FROM checklist_versions")
         return row[0] if row else None
 
-    def import_checklist(self, checklist: Checklist, *, source: str = "cli") -> ImportReport:
+    def import_checklist(
+        self,
+        checklist: Checklist,
+        *,
+        source: str = "cli",
+        origin: str = "",
+        imported_by: str = "",
+        bindings: dict[str, list[str]] | None = None,
+        notes: list[dict[str, object]] | None = None,
+    ) -> ImportReport:
         """Store `checklist` as a new version unless it matches the current one.
 
+        The version keeps the document's text (`checklist.source_text`, already masked), its
+        origin, who imported it and the bindings applied, so that any process can rebuild it.
         An item's sign-offs carry over to the new version while its text is unchanged (a move to
-        another section or a new check binding keeps them); once its text changes, or after it
-        was removed, only sign-offs made from then on count.
+        another section or a new check binding keeps them); once its text changes, only
+        sign-offs made from then on count. A removed item is archived (its rows stay in the
+        older versions): re-added with the same text, it comes back with its sign-offs.
         """
         _check_unique(checklist)
         content = content_sha256(checklist)
@@ -247,7 +260,8 @@ class Store:
                 "SELECT version, sha256, content_sha256 FROM checklist_versions "
                 "ORDER BY version DESC LIMIT 1"
             )
-            if current and current[1] == sha and current[2] == content:
+            same = bool(current and current[1] == sha and current[2] == content)
+            if current and same and (self._has_text() or not checklist.source_text):
                 return ImportReport(
                     version=current[0],
                     added=[],
@@ -269,9 +283,13 @@ class Store:
             version = current[0] + 1 if current else 1
             self._db.execute(
                 "INSERT INTO checklist_versions "
-                "(version, sha256, content_sha256, title, imported_at, source) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (version, sha, content, checklist.title, _ts(self._clock()), source),
+                "(version, sha256, content_sha256, title, imported_at, source, source_text, "
+                "origin, imported_by, bindings, notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    *(version, sha, content, checklist.title, _ts(self._clock()), source),
+                    *(checklist.source_text or None, origin, imported_by),
+                    *(_json(bindings or {}), _json(notes or [])),
+                ),
             )
             added: list[str] = []
             changed: list[str] = []
@@ -281,6 +299,13 @@ class Store:
                 old = previous.get(item.id)
                 if old is None:
                     added.append(item.id)
+                    archived = self._one(
+                        "SELECT text, since_version FROM items WHERE id = ? "
+                        "ORDER BY version DESC LIMIT 1",
+                        (item.id,),
+                    )
+                    if archived and archived[0] == item.text:
+                        since = archived[1]
                 else:
                     if old[1] == item.text:
                         since = old[4]
@@ -320,6 +345,43 @@ class Store:
                 decisions=len(checklist.decisions),
                 first_import=current is None,
             )
+
+    def _has_text(self) -> bool:
+        row = self._one(
+            "SELECT source_text IS NOT NULL FROM checklist_versions ORDER BY version DESC LIMIT 1"
+        )
+        return bool(row and row[0])
+
+    _VERSION_COLUMNS = (
+        "v.version, v.sha256, v.title, v.origin, v.imported_at, v.imported_by, v.source, "
+        "(SELECT COUNT(*) FROM items i WHERE i.version = v.version), v.bindings, v.notes"
+    )
+
+    def _version_record(self, row: Row, text: str | None) -> ChecklistVersion:
+        return ChecklistVersion(
+            *(row[0], row[1], row[2], row[3], _at(row[4]), row[5], row[6], row[7]),
+            source_text=text,
+            bindings=json.loads(row[8]),
+            notes=json.loads(row[9]),
+        )
+
+    def current_checklist(self) -> ChecklistVersion | None:
+        """The current version with its document text (None for a fresh store)."""
+        with self._read():
+            row = self._one(
+                f"SELECT {self._VERSION_COLUMNS}, v.source_text FROM checklist_versions v "  # noqa: S608
+                "ORDER BY v.version DESC LIMIT 1"
+            )
+        return None if row is None else self._version_record(row, row[10])
+
+    def checklist_history(self) -> list[ChecklistVersion]:
+        """Every stored version, newest first, without the document texts."""
+        with self._read():
+            rows = self._all(
+                f"SELECT {self._VERSION_COLUMNS} FROM checklist_versions v "  # noqa: S608
+                "ORDER BY v.version DESC"
+            )
+        return [self._version_record(r, None) for r in rows]
 
     def current_version(self) -> int | None:
         with self._read():

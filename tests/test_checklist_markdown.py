@@ -151,16 +151,18 @@ def test_sections_paths_and_title() -> None:
     )
     c = parse_checklist(doc)
     assert c.title == "The Title"
-    assert c.sections == ("", "One", "Two")  # "" holds items before the first `##`
+    # Items before the first `##` go to a section named after the document (issue 8).
+    assert c.sections == ("The Title", "One", "Two")
     assert [(i.id, i.section, i.path, i.line) for i in c.items] == [
-        ("before-anything", "", (), 1),
-        ("the-title/under-the-title", "", (), 3),
+        ("before-anything", "The Title", (), 1),
+        ("the-title/under-the-title", "The Title", (), 3),
         ("deeper/deep", "One", ("One", "Sub", "Deeper"), 7),
         ("sibling/sib", "One", ("One", "Sibling"), 9),
         ("two/direct", "Two", ("Two",), 12),
     ]
     assert c.items[2].subsection == "Deeper"
-    assert c.items[0].subsection == ""
+    assert c.items[0].subsection == "The Title"
+    assert [(n.line, n.kind) for n in c.notes] == [(1, "before_heading"), (3, "before_heading")]
 
 
 def test_setext_headings() -> None:
@@ -188,7 +190,8 @@ def test_conditions(doc: str, condition: str | None) -> None:
 def test_claims_and_checks_are_not_done() -> None:
     items = parse_checklist("## S\n- [ ] deployed ✅\n- [x] ticked\n").items
     assert (items[0].claimed, items[0].checked, items[0].text) == (True, False, "deployed ✅")
-    assert (items[1].claimed, items[1].checked) == (False, True)
+    # A `[x]` in the source is a claim (issue 8): shown as such, never done.
+    assert (items[1].claimed, items[1].checked) == (True, True)
 
 
 def test_decisions_in_any_checklist() -> None:

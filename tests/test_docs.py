@@ -66,3 +66,54 @@ def test_readme_quick_start_has_exactly_two_commands_and_ci_runs_the_second() ->
     assert lines == ["./scripts/run", "./scripts/test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^exec bash scripts/test\b", ci, flags=re.M)
+
+
+def _cli_commands() -> set[str]:
+    """Every `preflight ...` command path the CLI has, e.g. "import", "checklist history"."""
+    import typer.main
+
+    from bot.cli import app
+
+    group = typer.main.get_command(app)
+    found: set[str] = set()
+
+    def walk(cmd: object, prefix: str) -> None:
+        for name, sub in getattr(cmd, "commands", {}).items():
+            path = f"{prefix} {name}".strip()
+            found.add(path)
+            walk(sub, path)
+
+    walk(group, "")
+    return found
+
+
+def test_bring_your_own_checklist_names_only_commands_the_cli_has() -> None:
+    section = README.split("## Bring your own checklist", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`preflight ([a-z]+(?: [a-z]+)?)", section)
+    assert named, "the section names no command"
+    commands = _cli_commands()
+    for words in named:
+        first = words.split(" ")[0]
+        assert first in commands, f"README names `preflight {first}`, which the CLI lacks"
+        if first in ("checklist", "bindings"):
+            assert words in commands, f"README names `preflight {words}`, which the CLI lacks"
+    for needed in ("import", "export", "signoff", "checklist history", "bindings suggest"):
+        assert any(w.startswith(needed) for w in named), needed
+
+
+def test_bring_your_own_checklist_options_exist() -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    runner = CliRunner()
+    for command, option in (
+        (["import"], "--bindings"),
+        (["import"], "--as"),
+        (["signoff"], "--claimed"),
+        (["signoff"], "--note"),
+        (["check"], "--list"),
+        (["export"], "--format"),
+    ):
+        help_text = runner.invoke(app, [*command, "--help"], terminal_width=200).stdout
+        assert option in help_text, (command, option)

@@ -84,7 +84,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     Store.open(path).close()
     s = Store.open(path)
     applied = s.db.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("m001_initial",), ("m002_assignments",)]
+    assert applied == [("m001_initial",), ("m002_assignments",), ("m003_checklist_source",)]
     expected = {
         "checklist_versions", "items", "decisions", "decision_options", "signoff_events",
         "vote_events", "decision_events", "check_results", "latest_results", "runbook_runs",
@@ -229,12 +229,18 @@ def test_import_of_an_edited_checklist(store: Store) -> None:
         store.add_signoff("gone", "alice")
 
 
-def test_removed_then_restored_item_needs_a_fresh_signoff(store: Store) -> None:
+def test_removed_then_restored_item_comes_back_with_its_signoffs(store: Store) -> None:
+    # Issue 8: switching checklists archives removed items; re-added (same text), they come
+    # back with their history. With other text, only new sign-offs count.
     store.import_checklist(checklist(item("a"), item("b"), sha="1"))
     store.add_signoff("a", "alice")
     store.import_checklist(checklist(item("b"), sha="2"))
+    assert "a" not in store.signoffs()
     report = store.import_checklist(checklist(item("a"), item("b"), sha="3"))
     assert report.added == ["a"]
+    assert [s.user for s in store.signoffs()["a"]] == ["alice"]
+    store.import_checklist(checklist(item("b"), sha="4"))
+    store.import_checklist(checklist(item("a", "Do it differently"), item("b"), sha="5"))
     assert "a" not in store.signoffs()
     assert store.remove_signoff("a", "alice") is False
     store.add_signoff("a", "alice")
