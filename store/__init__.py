@@ -15,10 +15,12 @@ from store.errors import (
     UnknownRun,
 )
 from store.records import (
+    Acceptance,
     Assignment,
     AuditEntry,
     DecisionState,
     ImportReport,
+    Override,
     RunbookRun,
     Signoff,
     StepEvent,
@@ -28,6 +30,7 @@ from store.records import (
 from store.sqlite import Store
 
 __all__ = [
+    "Acceptance",
     "Assignment",
     "AuditEntry",
     "DecisionClosed",
@@ -35,6 +38,7 @@ __all__ = [
     "DecisionState",
     "DuplicateItem",
     "ImportReport",
+    "Override",
     "RunEnded",
     "RunbookRun",
     "Signoff",

@@ -84,7 +84,7 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     Store.open(path).close()
     s = Store.open(path)
     applied = s.db.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("m001_initial",), ("m002_assignments",)]
+    assert applied == [("m001_initial",), ("m002_assignments",), ("m004_acceptances_overrides",)]
     expected = {
         "checklist_versions", "items", "decisions", "decision_options", "signoff_events",
         "vote_events", "decision_events", "check_results", "latest_results", "runbook_runs",
