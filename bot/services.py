@@ -287,10 +287,13 @@ class Services:
         authorized: bool,
         source: str = "cli",
         request_key: str | None = None,
+        expected: str | None = None,
     ) -> list[Acceptance]:
         """Accept the current WARN result(s) holding an item, or, given a check id, every
         item that check's current WARN holds. Only that result is accepted: a different
-        later result blocks again. Admins only from Slack; the terminal is trusted."""
+        later result blocks again. Admins only from Slack; the terminal is trusted.
+        `expected`: the fingerprint of the result the person saw (Slack's button); a result
+        that changed since is not accepted."""
         user = check_user(user)
         reason = require_reason(reason, "an acceptance")
         readiness = self.readiness()
@@ -312,6 +315,13 @@ class Services:
         pending = [
             (s, r) for s in states for r in _unaccepted_warnings(s) if only in (None, r.check_id)
         ]
+        if expected is not None and pending:
+            pending = [(s, r) for s, r in pending if fingerprint(r) == expected]
+            if not pending:
+                raise NothingToAccept(
+                    "The check's result changed since you saw it; nothing was accepted. "
+                    "Look at the new result first."
+                )
         if not pending:
             state = states[0] if len(states) == 1 else None
             now = f" Its state: {state.status.value} — {state.reason}." if state else ""
