@@ -354,7 +354,8 @@ def signoff(
     _line(f"Signed off {signed.id} as {user.strip()}.")
     state = _call(lambda: services.item_state(signed.id))
     if not state.done:
-        _line(f"The sign-off is stored, but {signed.id} is {messages.still_blocked(state)}.")
+        # Stored, and said plainly: a sign-off does not outvote a check.
+        _line(f"{signed.id} is {messages.still_blocked(state)}")
 
 
 @app.command()

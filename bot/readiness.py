@@ -432,7 +432,9 @@ def item_state(
         good = {r.check_id for r in results if r.status in PASSING}
         missing = [c for c in item.checks if c not in good]
         by_id = {r.check_id: r for r in results}
-        silent = next((by_id[c] for c in missing if c in by_id), None)
+        # Only a blocking check that could not speak is the cause; an advisory check's
+        # verdict leaves the item waiting on a person, like a manual one.
+        silent = next((by_id[c] for c in missing if c in by_id and blocking(c)), None)
         return state(
             ItemStatus.OPEN,
             f"needs a sign-off or a passing {', '.join(missing)}",
@@ -497,7 +499,7 @@ def group_blockers(readiness: Readiness) -> tuple[BlockerGroup, ...]:
                     section=s.item.section,
                 ),
             )
-        elif s.item.checks and not s.signoffs:
+        elif s.item.checks and not s.signoffs and (r is not None or not s.advisories):
             check_id = r.check_id if r else next(iter(s.item.checks))
             # Only a SKIPPED result says what is missing; a check that never ran may just need
             # running.
