@@ -215,7 +215,13 @@ def status_final(
     extras = extras_lines(readiness)
     if extras:
         blocks += lines_to_sections(extras, max_blocks=3)
-    failing = [r for r in results if r.status in (Status.FAIL, Status.ERROR, Status.UNKNOWN)]
+    # A failure already named as a blocker's cause is not repeated.
+    grouped = {g.check_id for g in readiness.blocker_groups if g.check_id}
+    failing = [
+        r
+        for r in results
+        if r.status in (Status.FAIL, Status.ERROR, Status.UNKNOWN) and r.check_id not in grouped
+    ]
     if failing:
         blocks.append(section("*Checks that need attention*"))
         blocks += lines_to_sections([result_line(r) for r in failing], max_blocks=10)
