@@ -71,6 +71,8 @@ def help_preflight(unknown: str | None = None) -> str:
         "• `/preflight check [ID|section|all]` — run checks now, e.g. `check tls_certificate`\n"
         "• `/preflight item ID` — one item: state, evidence, sign-offs, how to verify\n"
         "• `/preflight signoff ID [note]` · `/preflight unsign ID`\n"
+        "• `/preflight signoff ID --override WHY` — admins: done as overridden, whatever "
+        "the checks say\n"
         "• `/preflight assign ID @person` — who should sign it off\n"
         "• `/preflight gate` — READY or BLOCKED, with the count of blockers\n"
         "• `/preflight digest subscribe [HH:MM] | unsubscribe | now` — readiness digests here\n"
@@ -310,8 +312,8 @@ def next_action(group: BlockerGroup, slack: bool = False) -> str:
     if group.kind is GroupKind.EMPTY:
         return "import a checklist with items (`- [ ] …`): preflight import FILE"
     if group.kind is GroupKind.CHECK:
-        fix = shorten(group.remediation, 120) + " " if group.remediation else "fix it, "
-        return f"{fix}then {cmd} check {group.check_id}"
+        fix = shorten(group.remediation, 120).rstrip(". ") if group.remediation else "fix it"
+        return f"{fix}; then {cmd} check {group.check_id}"
     if group.kind is GroupKind.WARNING:
         if slack:
             return "a Preflight admin reviews it and presses *Accept risk*, or it gets fixed"
