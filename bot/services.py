@@ -484,6 +484,7 @@ class Services:
         thread_ts: str | None = None,
         source: str = "cli",
     ) -> tuple[Runbook, RunbookRun]:
+        user = check_user(user)
         runbook = self.find_runbook(ref)
         active = self.store.active_runs(channel) if channel is not None else []
         if active:
@@ -587,6 +588,8 @@ class Services:
         trusted: bool = True,
     ) -> Item:
         """Say who should sign an item off: admins and the section's owners (terminal: trusted)."""
+        by = check_user(by)
+        assignee = check_user(assignee)
         item = self.find_item(ref)
         if not trusted and not (self.is_admin(by, groups) or self.is_owner(by, item, groups)):
             self.store.audit(by, "assign", item.id, assignee, allowed=False, source=source)

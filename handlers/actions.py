@@ -243,7 +243,7 @@ def open_accept(
         services.store.audit(user, "accept", ref[:200], allowed=False, source="slack")
         _tell(respond, "Only Preflight admins can accept a risk. Your attempt was logged.")
         return
-    summary = _warning_summary(services, ref, expected)
+    summary = _warning_summary(services, expected)
     if summary is None:
         _tell(
             respond, "That warning is not current any more: `/preflight status` shows the latest."
@@ -255,7 +255,7 @@ def open_accept(
     )
 
 
-def _warning_summary(services: Any, ref: str, expected: str) -> str | None:
+def _warning_summary(services: Any, expected: str) -> str | None:
     """The WARN the button was for, if it is still the current result of its check."""
     for result in services.store.latest_results().values():
         if result.status is Status.WARN and fingerprint(result) == expected:
