@@ -154,7 +154,10 @@ def assign(inv: Invocation) -> None:
 def gate(inv: Invocation) -> None:
     readiness = inv.services.readiness()
     if readiness.gate is Gate.READY:
-        inv.reply(":rocket: *READY TO DEPLOY* — every applicable item is done.")
+        extras = views.extras_lines(readiness)
+        inv.reply(
+            "\n".join([":rocket: *READY TO DEPLOY* — every applicable item is done.", *extras[:10]])
+        )
         return
     if readiness.nothing_to_verify:
         inv.reply(f":no_entry: *{m.escape(m.nothing_to_verify())}*")
