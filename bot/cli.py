@@ -26,7 +26,7 @@ from bot.decisions import option_label, record_markdown, tally
 from bot.errors import AmbiguousRef, PreflightError
 from bot.logs import configure_logging
 from bot.model import Checklist, ImportNote
-from bot.readiness import Gate, ItemState, Readiness
+from bot.readiness import Gate, Readiness
 from bot.services import Services
 from bot.settings import Settings
 from checks import registry
@@ -104,21 +104,43 @@ def _checklist_line(info: dict[str, Any]) -> str:
     if not info:
         return "Checklist: none"
     by = f" by {info['imported_by']}" if info.get("imported_by") else ""
+    source = Path(info["source"]).name or info["source"]  # the full path is in --json
     return (
-        f"Checklist: {info['title'] or '(untitled)'} — {info['source']}, version "
+        f"Checklist: {info['title'] or '(untitled)'} — {source}, version "
         f"{info['version']}, imported {str(info['imported_at'])[:16].replace('T', ' ')} UTC{by}"
     )
 
 
-def _print_blocker(b: ItemState) -> None:
-    line = f"  • {b.item.id} — {messages.shorten(b.reason)}"
+def _line(text: str) -> None:
+    """One line of plain text, never wrapped or styled by rich (we fit it ourselves)."""
+    body = text.lstrip()
+    indent = text[: len(text) - len(body)]
+    line = indent + messages.shorten(body, messages.TERMINAL_WIDTH - len(indent))
     out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+def _print_groups(r: Readiness, limit: int) -> None:
+    """Blockers grouped by cause, each with its next action; at most `limit` groups."""
+    groups = r.blocker_groups
+    for g in groups[:limit]:
+        _line(messages.group_line(g, indent="  • "))
+        _line(messages.action_line(g, indent="      "))
+    if len(groups) > limit:
+        _line(messages.more_groups(len(groups) - limit))
+
+
+def _print_extras(r: Readiness) -> None:
+    """What is done only by an override, and what advisory checks say: never hidden."""
+    for s in r.overridden:
+        _line(f"  ! {s.item.id} OVERRIDDEN — {s.reason}")
+    for a in r.advisories:
+        _line(f"  i advisory (does not block): {a.check_id} {a.status.value}: {a.summary}")
+
+
 def _print_status(r: Readiness) -> None:
-    out.print(f"[bold]{messages.headline(r)}[/bold]")
+    out.print(f"[bold]{messages.headline(r)}[/bold]", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    table.add_column("Section")
+    table.add_column("Section", max_width=60, overflow="ellipsis")
     table.add_column("Done", justify="right")
     table.add_column("Progress")
     for s in r.sections:
@@ -128,10 +150,14 @@ def _print_status(r: Readiness) -> None:
         f"Decisions: {len(r.decisions_open)} open, {len(r.decisions_closed)} closed · "
         f"Runbooks: {r.runbooks}"
     )
-    if r.blockers:
-        out.print(f"[bold]Top blockers[/bold] ({len(r.blockers)} in all):")
-        for b in r.blockers[:10]:
-            _print_blocker(b)
+    _print_extras(r)
+    if r.blockers or r.nothing_to_verify:
+        groups = r.blocker_groups
+        out.print(
+            f"[bold]Top blockers[/bold] ({len(r.blockers)} items, {len(groups)} causes):",
+            highlight=False,
+        )
+        _print_groups(r, 10)
 
 
 @app.callback(invoke_without_command=True)
@@ -166,7 +192,7 @@ def status(
     if as_json:
         out.print_json(json.dumps({**readiness.to_dict(), "checklist": info}))
     else:
-        _say(_checklist_line(info))
+        _line(_checklist_line(info))
         _print_status(readiness)
 
 
@@ -179,10 +205,15 @@ def gate(
     readiness = _readiness(db, cached)
     if readiness.gate is Gate.READY:
         out.print("READY TO DEPLOY")
+        _print_extras(readiness)
         raise typer.Exit(0)
-    out.print(f"BLOCKED: {len(readiness.blockers)} items", highlight=False)
-    for b in readiness.blockers:
-        _print_blocker(b)
+    if readiness.nothing_to_verify:
+        _line(messages.nothing_to_verify())
+    else:
+        groups = readiness.blocker_groups
+        _line(f"BLOCKED: {len(readiness.blockers)} items, {len(groups)} causes")
+    _print_groups(readiness, messages.GATE_GROUPS)
+    _print_extras(readiness)
     raise typer.Exit(1)
 
 
@@ -409,8 +440,13 @@ def signoff(
     claimed: Annotated[
         bool, typer.Option("--claimed", help="Accept every claim (ticked in the file) at once")
     ] = False,
+    override: Annotated[
+        bool, typer.Option("--override", help="Done whatever its checks say (needs --reason)")
+    ] = False,
+    reason: Annotated[str, typer.Option("--reason", help="Why, for --override")] = "",
 ) -> None:
-    """Sign off an item (or mark it not applicable), or every claim after review."""
+    """Sign off an item (or mark it not applicable, or override its checks), or every claim
+    after review (--claimed)."""
     if claimed:
         _signoff_claims(db, user, note, item, na)
         return
@@ -418,8 +454,36 @@ def signoff(
         fail("give an item to sign off, or --claimed")
     services = _services(db)
     ref: str = item
+    if override:
+        # The terminal runs with the operator's own access: trusted, like `decide`.
+        found = _call(lambda: services.override(ref, user, reason, authorized=True))
+        _line(
+            f"Overrode {found.id} as {user.strip()}: done as “overridden”, whatever its checks say."
+        )
+        return
+    if reason:
+        fail("--reason goes with --override (a sign-off takes --note)")
     signed = _call(lambda: services.signoff(ref, user, note=note, na_reason=na))
-    out.print(f"Signed off {signed.id} as {user}.", markup=False, highlight=False)
+    _line(f"Signed off {signed.id} as {user.strip()}.")
+    state = _call(lambda: services.item_state(signed.id))
+    if not state.done:
+        # Stored, and said plainly: a sign-off does not outvote a check.
+        _line(f"{signed.id} is {messages.still_blocked(state)}")
+
+
+@app.command()
+def accept(
+    item: Annotated[str, typer.Argument(help="An item, or a check id for every item it holds")],
+    user: UserOption,
+    reason: Annotated[str, typer.Option("--reason", help="Why this risk is acceptable")] = "",
+    db: DbOption = None,
+) -> None:
+    """Accept a WARN result: the item passes until the check says something else."""
+    services = _services(db)
+    accepted = _call(lambda: services.accept(item, user, reason, authorized=True))
+    for a in accepted:
+        _line(f"Accepted {a.check_id} {a.status} for {a.item_id} as {a.user}.")
+    _line("A different result from the check will need a new acceptance.")
 
 
 def _signoff_claims(

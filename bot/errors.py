@@ -55,3 +55,11 @@ class RunAlreadyActive(PreflightError):
     def __init__(self, message: str, run: Any = None) -> None:
         super().__init__(message)
         self.run = run  # the active store.RunbookRun, so the answer can say what became of it
+
+
+class InvalidInput(PreflightError):
+    """A user name, reason or note that cannot be recorded as given (empty, control text)."""
+
+
+class NothingToAccept(PreflightError):
+    """Only a blocking check's WARN result can be accepted, and the item has none."""

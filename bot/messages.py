@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.readiness import Gate, Readiness
+from bot.readiness import BlockerGroup, Gate, GroupKind, ItemState, ItemStatus, Readiness
 from checks.base import Status
 
 STATUS_EMOJI = {
@@ -55,6 +55,8 @@ def bar(percent: int, width: int = 10) -> str:
 def headline(readiness: Readiness) -> str:
     """'NOT READY — BLOCKED — 41/223 items done (18%)' or 'READY TO DEPLOY — ...'."""
     verdict = "READY TO DEPLOY" if readiness.gate is Gate.READY else "NOT READY — BLOCKED"
+    if readiness.nothing_to_verify:
+        return f"{verdict} — nothing to verify: no applicable items"
     return f"{verdict} — {readiness.done}/{readiness.applicable} items done ({readiness.percent}%)"
 
 
@@ -69,6 +71,8 @@ def help_preflight(unknown: str | None = None) -> str:
         "• `/preflight check [ID|section|all]` — run checks now, e.g. `check tls_certificate`\n"
         "• `/preflight item ID` — one item: state, evidence, sign-offs, how to verify\n"
         "• `/preflight signoff ID [note]` · `/preflight unsign ID`\n"
+        "• `/preflight signoff ID --override WHY` — admins: done as overridden, whatever "
+        "the checks say\n"
         "• `/preflight assign ID @person` — who should sign it off\n"
         "• `/preflight gate` — READY or BLOCKED, with the count of blockers\n"
         "• `/preflight digest subscribe [HH:MM] | unsubscribe | now` — readiness digests here\n"
@@ -278,3 +282,73 @@ def run_not_confirmed(run_id: int) -> str:
         f"Run {run_id} is stored, but Slack did not confirm its message in the channel. "
         "`/runbook status` shows it; starting it again posts it again."
     )
+
+
+# ---- the gate: blockers grouped by cause, and what to do next -------------------------------
+
+TERMINAL_WIDTH = 100  # every line `status` and `gate` print fits this many columns
+GATE_GROUPS = 20  # `gate` prints at most this many blocker groups
+
+
+def blocks_items(count: int) -> str:
+    return f"blocks {_plural(count, 'item')}"
+
+
+def group_line(group: BlockerGroup, width: int = TERMINAL_WIDTH, indent: str = "") -> str:
+    """'dns_records FAIL: api.example.com does not resolve — blocks 5 items', within width."""
+    tail = f" — {blocks_items(group.count)}" if group.count else ""
+    room = max(20, width - len(indent) - len(tail))
+    return f"{indent}{shorten(group.cause, room)}{tail}"
+
+
+def _fit(indent: str, text: str, width: int) -> str:
+    return indent + shorten(text, max(20, width - len(indent)))
+
+
+def next_action(group: BlockerGroup, slack: bool = False) -> str:
+    """What a person does about a group of blockers: a command to run or a setting to set."""
+    first = group.item_ids[0] if group.items else ""
+    cmd = "/preflight" if slack else "preflight"
+    if group.kind is GroupKind.EMPTY:
+        return "import a checklist with items (`- [ ] …`): preflight import FILE"
+    if group.kind is GroupKind.CHECK:
+        fix = shorten(group.remediation, 120).rstrip(". ") if group.remediation else "fix it"
+        return f"{fix}; then {cmd} check {group.check_id}"
+    if group.kind is GroupKind.WARNING:
+        if slack:
+            return "a Preflight admin reviews it and presses *Accept risk*, or it gets fixed"
+        ref = group.check_id if group.count > 1 else first
+        return f'preflight accept {ref} --as … --reason "…" (or fix it)'
+    if group.kind is GroupKind.STALE:
+        return f"{cmd} check {group.check_id}"
+    if group.kind is GroupKind.UNCONFIGURED:
+        signoff = f"{cmd} signoff {first}" + ("" if slack else " --as …")
+        if group.settings:
+            return f"set {' or '.join(group.settings)}, or sign off: {signoff}"
+        return f"{cmd} check {group.check_id}"
+    if group.kind is GroupKind.DECISION:
+        if slack:
+            return f"/decide {group.decision_id} OPTION"
+        return f"preflight decide {group.decision_id} OPTION --as …"
+    more = f" (and {group.count - 1} more)" if group.count > 1 else ""
+    return f"{cmd} signoff {first}" + ("" if slack else " --as …") + more
+
+
+def action_line(group: BlockerGroup, width: int = TERMINAL_WIDTH, indent: str = "") -> str:
+    return _fit(indent, f"→ {next_action(group)}", width)
+
+
+def more_groups(count: int) -> str:
+    return f"{count} more: preflight status --json"
+
+
+def nothing_to_verify() -> str:
+    return "BLOCKED: nothing to verify — the checklist has no applicable items"
+
+
+def still_blocked(state: ItemState) -> str:
+    """Said after a sign-off that is stored but does not make the item done."""
+    if state.cause is not None and state.status is not ItemStatus.OPEN:
+        r = state.cause
+        return f"still blocked by {r.check_id}: {r.status.value} {shorten(r.summary, 120)}"
+    return f"still blocked: {shorten(state.reason, 120)}"

@@ -34,8 +34,10 @@ from bot.checklist import (
 from bot.errors import (
     AmbiguousRef,
     InputTooLong,
+    InvalidInput,
     NoActiveRun,
     NotAuthorized,
+    NothingToAccept,
     RunAlreadyActive,
     UnknownCheck,
     UnknownItemRef,
@@ -44,12 +46,12 @@ from bot.errors import (
     UnknownTopic,
 )
 from bot.model import Checklist, Decision, ImportNote, Item, Option, Runbook
-from bot.readiness import ItemState, Readiness
+from bot.readiness import ItemState, ItemStatus, Readiness, fingerprint
 from bot.settings import Settings
 from checks import registry
-from checks.base import Check, CheckContext, Result
+from checks.base import Check, CheckContext, Result, Status
 from checks.runner import run_checks
-from store import ChecklistVersion, ImportReport, RunbookRun, Store
+from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
 
 MAX_REF_LEN = 200  # longer than any item id, topic or option; refuse early rather than search
 _SHOWN_CANDIDATES = 5
@@ -422,17 +424,31 @@ class Services:
     def readiness(self) -> Readiness:
         """Readiness from stored state: cheap, no checks run."""
         self.refresh()
+        acceptances: dict[str, list[Acceptance]] = {}
+        for a in self.store.acceptances():
+            acceptances.setdefault(a.item_id, []).append(a)
         return readiness_mod.compute(
             self.checklist,
             self.store.signoffs(),
             self.store.latest_results(),
             self.store.decision_states(),
+            acceptances=acceptances,
+            overrides=self.store.overrides(),
         )
+
+    def item_state(self, item_id: str) -> ItemState:
+        """One item's state now (after a sign-off, to say whether it still blocks)."""
+        state = self.readiness().state(item_id)
+        if state is None:
+            raise UnknownItemRef(f"The item “{item_id}” is no longer in the checklist.")
+        return state
 
     # ---- items and sign-offs ------------------------------------------------------------
 
     def find_item(self, ref: str) -> Item:
-        """An item by id, id suffix, or words of its text; unique or it raises."""
+        """An item by its full id; else, from what was typed (at least 3 characters): the
+        last part of an id, a prefix of an id or of the item's text, or whole words of its
+        text or id. Unique or it raises: a fragment like `ctl` or `%` matches nothing."""
         key = _check_ref(ref, "an item id")
         self.refresh()
         items = self.checklist.items
@@ -440,12 +456,28 @@ class Services:
         if exact:
             return exact[0]
         lowered = key.lower()
+        words = _words(key)
+        long_enough = len(lowered) >= MIN_REF_LEN
+        phrase = f" {' '.join(words)} "
         for matcher in (
             lambda i: i.id.lower() == lowered,
-            lambda i: i.id.lower().endswith("/" + lowered),
-            lambda i: i.id.lower().startswith(lowered),
-            lambda i: slugify(key) != "" and slugify(key) in i.id,
-            lambda i: _norm(key) in _norm(i.text),
+            lambda i: long_enough and i.id.lower().rpartition("/")[2] == lowered,
+            lambda i: (
+                long_enough
+                and (
+                    i.id.lower().startswith(lowered)
+                    or i.id.lower().rpartition("/")[2].startswith(lowered)
+                    or _norm(i.text).startswith(_norm(key))
+                )
+            ),
+            lambda i: (
+                long_enough
+                and bool(words)
+                and (
+                    phrase in f" {' '.join(_words(i.text))} "
+                    or phrase in f" {' '.join(_words(i.id))} "
+                )
+            ),
         ):
             found = [i for i in items if matcher(i)]
             if len(found) == 1:
@@ -455,7 +487,12 @@ class Services:
                     f"“{key}” matches {len(found)} items; use one of the ids below.",
                     [i.id for i in found[:_SHOWN_CANDIDATES]],
                 )
-        raise UnknownItemRef(f"No checklist item matches “{key}”.")
+        hint = (
+            f" Give at least {MIN_REF_LEN} characters of an id or whole words of the item."
+            if not long_enough or not words
+            else ""
+        )
+        raise UnknownItemRef(f"No checklist item matches “{key}”.{hint}")
 
     def signoff(
         self,
@@ -467,6 +504,11 @@ class Services:
         source: str = "cli",
         request_key: str | None = None,
     ) -> Item:
+        user = check_user(user)
+        note = clean_text(note)
+        na_reason = clean_text(na_reason) if na_reason is not None else None
+        if na_reason is not None and not na_reason:
+            raise InvalidInput("Say why the item is not applicable: --na REASON.")
         item = self.find_item(ref)
         self.store.add_signoff(
             item.id, user, note=note, na_reason=na_reason, source=source, request_key=request_key
@@ -474,9 +516,102 @@ class Services:
         self.store.audit(user, "signoff", item.id, note, source=source)
         return item
 
+    def override(
+        self,
+        ref: str,
+        user: str,
+        reason: str,
+        *,
+        authorized: bool,
+        source: str = "cli",
+        request_key: str | None = None,
+    ) -> Item:
+        """Sign an item off and make it done whatever its checks say (admins; the terminal
+        is trusted). Shown as "overridden" everywhere; `unsign` withdraws it."""
+        user = check_user(user)
+        reason = require_reason(reason, "an override")
+        item = self.find_item(ref)
+        if not authorized:
+            self.store.audit(user, "override", item.id, reason, allowed=False, source=source)
+            raise NotAuthorized(
+                "Only Preflight admins can override a check. Your attempt was logged."
+            )
+        self.store.override(item.id, user, reason, source=source, request_key=request_key)
+        self.store.audit(user, "override", item.id, reason, source=source)
+        return item
+
+    def accept(
+        self,
+        ref: str,
+        user: str,
+        reason: str,
+        *,
+        authorized: bool,
+        source: str = "cli",
+        request_key: str | None = None,
+        expected: str | None = None,
+    ) -> list[Acceptance]:
+        """Accept the current WARN result(s) holding an item, or, given a check id, every
+        item that check's current WARN holds. Only that result is accepted: a different
+        later result blocks again. Admins only from Slack; the terminal is trusted.
+        `expected`: the fingerprint of the result the person saw (Slack's button); a result
+        that changed since is not accepted."""
+        user = check_user(user)
+        reason = require_reason(reason, "an acceptance")
+        readiness = self.readiness()
+        key = _check_ref(ref, "an item id or a check id").lower()
+        check = registry.get(key)
+        if check is not None and any(check.id in i.checks for i in self.checklist.items):
+            states = [s for s in readiness.items if check.id in s.item.checks]
+            target, only = check.id, check.id
+        else:
+            item = self.find_item(ref)
+            found = readiness.state(item.id)
+            states = [found] if found is not None else []
+            target, only = item.id, None
+        if not authorized:
+            self.store.audit(user, "accept", target, reason, allowed=False, source=source)
+            raise NotAuthorized(
+                "Only Preflight admins can accept a warning. Your attempt was logged."
+            )
+        pending = [
+            (s, r) for s in states for r in _unaccepted_warnings(s) if only in (None, r.check_id)
+        ]
+        if expected is not None and pending:
+            pending = [(s, r) for s, r in pending if fingerprint(r) == expected]
+            if not pending:
+                raise NothingToAccept(
+                    "The check's result changed since you saw it; nothing was accepted. "
+                    "Look at the new result first."
+                )
+        if not pending:
+            state = states[0] if len(states) == 1 else None
+            now = f" Its state: {state.status.value} — {state.reason}." if state else ""
+            raise NothingToAccept(f"No warning to accept on {target}.{now}")
+        accepted = []
+        for s, r in pending:
+            accepted.append(
+                self.store.accept_result(
+                    s.item.id,
+                    r.check_id,
+                    r.status.value,
+                    fingerprint(r),
+                    user,
+                    reason,
+                    summary=r.summary,
+                    source=source,
+                    request_key=request_key,
+                )
+            )
+            self.store.audit(
+                user, "accept", s.item.id, f"{r.check_id} WARN: {reason}", source=source
+            )
+        return accepted
+
     def unsign(
         self, ref: str, user: str, *, source: str = "cli", request_key: str | None = None
     ) -> tuple[Item, bool]:
+        user = check_user(user)
         item = self.find_item(ref)
         removed = self.store.remove_signoff(item.id, user, source=source, request_key=request_key)
         self.store.audit(
@@ -516,6 +651,7 @@ class Services:
         source: str = "cli",
         request_key: str | None = None,
     ) -> tuple[Decision, Option]:
+        user = check_user(user)
         decision = self.find_decision(topic)
         option = self.find_option(decision, option_ref)
         self.store.vote(decision.id, option.id, user, source=source, request_key=request_key)
@@ -542,6 +678,8 @@ class Services:
         source: str = "cli",
         request_key: str | None = None,
     ) -> tuple[Decision, Option]:
+        user = check_user(user)
+        rationale = clean_text(rationale)
         decision = self.find_decision(topic)
         option = self.find_option(decision, option_ref)
         if not authorized:
@@ -565,6 +703,8 @@ class Services:
         source: str = "cli",
         request_key: str | None = None,
     ) -> Decision:
+        user = check_user(user)
+        reason = clean_text(reason)
         decision = self.find_decision(topic)
         if not authorized:
             self.store.audit(user, "reopen_decision", decision.id, allowed=False, source=source)
@@ -607,6 +747,7 @@ class Services:
         thread_ts: str | None = None,
         source: str = "cli",
     ) -> tuple[Runbook, RunbookRun]:
+        user = check_user(user)
         runbook = self.find_runbook(ref)
         active = self.store.active_runs(channel) if channel is not None else []
         if active:
@@ -640,6 +781,8 @@ class Services:
         request_key: str | None = None,
     ) -> tuple[Runbook, RunbookRun]:
         """Mark a step done/skip (the current one unless given) or add a note to it."""
+        user = check_user(user)
+        note = clean_text(note)
         run = self.store.run(run_id)
         runbook = self.runbook(run.runbook_id)
         current = next_step(runbook, run)
@@ -708,6 +851,8 @@ class Services:
         trusted: bool = True,
     ) -> Item:
         """Say who should sign an item off: admins and the section's owners (terminal: trusted)."""
+        by = check_user(by)
+        assignee = check_user(assignee)
         item = self.find_item(ref)
         if not trusted and not (self.is_admin(by, groups) or self.is_owner(by, item, groups)):
             self.store.audit(by, "assign", item.id, assignee, allowed=False, source=source)
@@ -740,3 +885,54 @@ def _check_ref(ref: str, what: str) -> str:
     if re.search(r"[\x00-\x08\x0b-\x1f]", key):
         raise UnknownItemRef(f"That is not {what}.")
     return key
+
+
+MIN_REF_LEN = 3  # shorter than any word worth matching: `%`, `a`, `db` would match too much
+
+# ANSI escape sequences (CSI, OSC, two-byte), then any other control or bidi-override
+# character: notes and reasons are shown in terminals and Slack, where they could rewrite
+# what a reader sees. Linear: each alternative starts with ESC and its classes are disjoint.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\^_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean_text(text: str) -> str:
+    """A note or reason as it may be recorded and shown: ANSI escapes and control characters
+    removed (newlines and tabs kept), surrounding blanks trimmed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", _ANSI.sub("", text)).strip()
+
+
+def check_user(user: str) -> str:
+    """Who is recorded as doing something: a non-empty name without control characters."""
+    name = user.strip()
+    if not name:
+        raise InvalidInput("Say who you are: --as NAME (it is recorded with what you do).")
+    if clean_text(name) != name or len(name) > MAX_REF_LEN:
+        raise InvalidInput("That is not a user name: use letters, digits and punctuation.")
+    return name
+
+
+def require_reason(reason: str, what: str) -> str:
+    cleaned = clean_text(reason)
+    if not cleaned:
+        raise InvalidInput(f'Give a reason for {what}: --reason "…" (it is recorded).')
+    return cleaned
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+def _unaccepted_warnings(state: ItemState) -> list[Result]:
+    """The WARN results of blocking checks that hold the item and nobody accepted."""
+    if state.status is not ItemStatus.WARNING:
+        return []
+    accepted = {(a.check_id, a.fingerprint) for a in state.acceptances}
+    found = []
+    for r in state.results:
+        check = registry.get(r.check_id)
+        blocking = check is None or check.blocking
+        if r.status is Status.WARN and blocking and (r.check_id, fingerprint(r)) not in accepted:
+            found.append(r)
+    return found

@@ -6,6 +6,7 @@ characters a section, 150 a header. Long lists are summarised with a "… and N 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from slack_sdk.models.views import View
 
 from bot import messages as m
 from bot.model import Checklist, Decision, Item, Runbook
-from bot.readiness import ItemState, Readiness
+from bot.readiness import BlockerGroup, GroupKind, ItemState, ItemStatus, Readiness, fingerprint
 from checks.base import Result, Status
 
 MAX_MESSAGE_BLOCKS = 50
@@ -47,6 +48,9 @@ VOTE = "decide_vote"
 RUNBOOK_STEP = "runbook_step"  # value: "{run_id}:{step}:{done|skip}"
 RUNBOOK_NOTE_OPEN = "runbook_note_open"
 RUNBOOK_NOTE_MODAL = "runbook_note_modal"
+ACCEPT_OPEN = "preflight_accept_open"  # value: "{item id or check id}|{result fingerprint}"
+ACCEPT_MODAL = "preflight_accept_modal"
+MAX_ACCEPT_BUTTONS = 5  # WARN groups offered an Accept risk button in one status message
 
 
 def clip(text: str, limit: int = MAX_SECTION_TEXT) -> str:
@@ -100,6 +104,66 @@ def blocker_line(s: ItemState) -> str:
     return f"• `{s.item.id}` {m.escape(s.item.text)} — _{m.escape(s.reason)}_"
 
 
+def group_lines(group: BlockerGroup) -> str:
+    """A blocker group in Slack: the cause, how many items it holds, and what to do next."""
+    ids = ", ".join(f"`{m.escape(i)}`" for i in group.item_ids[:3])
+    more = f" and {group.count - 3} more" if group.count > 3 else ""
+    held = f"\n    {ids}{more}" if group.count else ""
+    return (
+        f"• *{m.escape(m.group_line(group, width=400))}*{held}"
+        f"\n    ↳ {m.escape(m.next_action(group, slack=True))}"
+    )
+
+
+def accept_value(ref: str, result_fingerprint: str) -> str:
+    return f"{ref}|{result_fingerprint}"[:2000]
+
+
+def accept_button(ref: str, result_fingerprint: str) -> ButtonElement:
+    return ButtonElement(
+        text="Accept risk", action_id=ACCEPT_OPEN, value=accept_value(ref, result_fingerprint)
+    )
+
+
+def blocker_blocks(groups: Sequence[BlockerGroup], total_items: int, top: int) -> list[Block]:
+    """Top blockers, grouped by cause; WARN groups carry an *Accept risk* button."""
+    blocks: list[Block] = [section(f"*Top blockers* ({total_items} items, {len(groups)} causes)")]
+    lines: list[str] = []
+    buttons = 0
+    for g in groups[:top]:
+        if g.kind is GroupKind.WARNING and g.check_id and buttons < MAX_ACCEPT_BUTTONS:
+            if lines:
+                blocks += lines_to_sections(lines, max_blocks=3)
+                lines = []
+            ref = g.check_id if g.count > 1 else g.item_ids[0]
+            blocks.append(
+                section(group_lines(g), accessory=accept_button(ref, g.fingerprint or ""))
+            )
+            buttons += 1
+        else:
+            lines.append(group_lines(g))
+    if len(groups) > top:
+        lines.append(
+            f"… and {len(groups) - top} more causes: `/preflight status SECTION` narrows it"
+        )
+    if lines:
+        blocks += lines_to_sections(lines, max_blocks=3)
+    return blocks
+
+
+def extras_lines(readiness: Readiness) -> list[str]:
+    """Overridden items and advisory results: shown, never hidden in a count."""
+    lines = [
+        f":large_orange_diamond: `{m.escape(s.item.id)}` *OVERRIDDEN* — {m.escape(s.reason)}"
+        for s in readiness.overridden
+    ]
+    lines += [
+        f":information_source: advisory (does not block): {result_line(r)}"
+        for r in readiness.advisories
+    ]
+    return lines
+
+
 def status_progress(
     total: int, finished: Sequence[Result], readiness: Readiness
 ) -> list[dict[str, Any]]:
@@ -135,20 +199,29 @@ def status_final(
         f"`{m.bar(s.percent)}` {m.escape(s.title.title())} ({s.done}/{s.applicable})" for s in shown
     ]
     blocks += lines_to_sections(progress, max_blocks=3)
-    blockers = [
-        b
-        for b in readiness.blockers
-        if not sections_filter or sections_filter.lower() in b.item.section.lower()
-    ]
-    if blockers:
-        lines = [blocker_line(b) for b in blockers[:top]]
-        if len(blockers) > top:
-            lines.append(
-                f"… and {len(blockers) - top} more: `/preflight status SECTION` narrows it"
+    groups = list(readiness.blocker_groups)
+    if sections_filter:
+        needle = sections_filter.lower()
+        narrowed = (
+            dataclasses.replace(
+                g, items=tuple(s for s in g.items if needle in s.item.section.lower())
             )
-        blocks.append(section(f"*Top blockers* ({len(blockers)})"))
-        blocks += lines_to_sections(lines, max_blocks=5)
-    failing = [r for r in results if r.status in (Status.FAIL, Status.ERROR, Status.UNKNOWN)]
+            for g in groups
+        )
+        groups = [g for g in narrowed if g.items]
+    if groups:
+        held = sum(g.count for g in groups)
+        blocks += blocker_blocks(groups, held, top)
+    extras = extras_lines(readiness)
+    if extras:
+        blocks += lines_to_sections(extras, max_blocks=3)
+    # A failure already named as a blocker's cause is not repeated.
+    grouped = {g.check_id for g in readiness.blocker_groups if g.check_id}
+    failing = [
+        r
+        for r in results
+        if r.status in (Status.FAIL, Status.ERROR, Status.UNKNOWN) and r.check_id not in grouped
+    ]
     if failing:
         blocks.append(section("*Checks that need attention*"))
         blocks += lines_to_sections([result_line(r) for r in failing], max_blocks=10)
@@ -200,7 +273,7 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
         header(clip(item.text.replace("*", ""), MAX_HEADER)),
         section(
             f"`{item.id}`\n*Section:* {m.escape(' › '.join(item.path) or item.section)}\n"
-            f"*Kind:* {item.kind.value} · *State:* {state.status.value} — {m.escape(state.reason)}"
+            f"*Kind:* {item.kind.value} · *State:* {_state_label(state)} — {m.escape(state.reason)}"
             + (f"\n*Condition:* {m.escape(item.condition)}" if item.condition else "")
             + (
                 "\n:information_source: Claimed: the document "
@@ -216,6 +289,13 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
     if state.results:
         blocks.append(section("*Evidence*"))
         blocks += lines_to_sections([result_line(r) for r in state.results], max_blocks=5)
+    if state.acceptances or state.advisories:
+        lines = [
+            f"• WARN of *{m.escape(a.check_id)}* accepted by {m.escape(a.user)}: "
+            f"{m.escape(a.reason)}"
+            for a in state.acceptances
+        ] + [f"• advisory (does not block): {result_line(r)}" for r in state.advisories]
+        blocks += lines_to_sections(lines, max_blocks=2)
     if state.signoffs:
         lines = [
             f"• {m.escape(s.user)} at {s.at:%Y-%m-%d %H:%M} UTC"
@@ -238,8 +318,40 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
         buttons.append(
             ButtonElement(text="Re-run checks", action_id=RERUN, value=",".join(item.checks)[:2000])
         )
+    if state.status is ItemStatus.WARNING and state.cause is not None:
+        buttons.append(accept_button(item.id, fingerprint(state.cause)))
     blocks.append(ActionsBlock(elements=buttons))
     return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def _state_label(state: ItemState) -> str:
+    if state.status is ItemStatus.OVERRIDDEN:
+        return "*OVERRIDDEN* :large_orange_diamond:"
+    return state.status.value
+
+
+def accept_modal(ref: str, result_fingerprint: str, summary: str, channel: str) -> View:
+    """Accept one WARN result with a reason; the result's fingerprint travels along, so a
+    result that changed in between is not accepted unseen."""
+    return View(
+        type="modal",
+        callback_id=ACCEPT_MODAL,
+        title="Accept risk",
+        submit="Accept",
+        close="Cancel",
+        private_metadata=f"{ref}|{result_fingerprint}|{channel}"[:3000],
+        blocks=[
+            section(
+                f"*{m.escape(summary)}*\nThe item passes while the check says exactly this; "
+                "any other result blocks again."
+            ),
+            InputBlock(
+                block_id="reason",
+                label="Why is this risk acceptable?",
+                element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000),
+            ),
+        ],
+    )
 
 
 def signoff_modal(item: Item | None, private_metadata: str = "") -> View:

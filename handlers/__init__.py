@@ -31,6 +31,8 @@ def register(app: App) -> None:
     app.action(views.SIGNOFF_OPEN)(actions.open_signoff)
     app.action(views.SIGNOFF_ITEM)(actions.open_signoff)
     app.view(views.SIGNOFF_MODAL)(actions.signoff_submitted)
+    app.action(views.ACCEPT_OPEN)(actions.open_accept)
+    app.view(views.ACCEPT_MODAL)(actions.accept_submitted)
     app.action(re.compile(rf"^{views.VOTE}(:\d+)?$"))(actions.vote)
     app.action(re.compile(rf"^{views.RUNBOOK_STEP}:(done|skip)$"))(actions.runbook_step)
     app.action(views.RUNBOOK_NOTE_OPEN)(actions.open_runbook_note)

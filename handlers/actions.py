@@ -1,4 +1,5 @@
-"""Buttons and modals: re-run checks, show a section, sign off, vote, runbook steps."""
+"""Buttons and modals: re-run checks, show a section, sign off, accept a risk, vote, runbook
+steps."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from slack_sdk.errors import SlackApiError
 from bot import messages as m
 from bot import views
 from bot.errors import AmbiguousRef, PreflightError
+from bot.readiness import fingerprint
+from checks.base import Status
 from handlers import runbook as runbook_handler
 from store.errors import StoreError
 
@@ -123,12 +126,12 @@ def signoff_submitted(
         ack(response_action="errors", errors={field: views.clip(str(exc), 150)})
         return
     ack()
+    text = f":white_check_mark: Signed off `{item.id}`."
+    state = services.readiness().state(item.id)
+    if state is not None and not state.done:
+        text += f" The sign-off is stored, but the item is {m.escape(m.still_blocked(state))}."
     try:
-        client.chat_postEphemeral(
-            channel=metadata.partition("|")[2] or user,
-            user=user,
-            text=f":white_check_mark: Signed off `{item.id}`.",
-        )
+        client.chat_postEphemeral(channel=metadata.partition("|")[2] or user, user=user, text=text)
     except SlackApiError as exc:  # the sign-off is stored; a lost confirmation is no error
         log.info("sign-off confirmation not delivered: %s", exc.response.get("error"))
 
@@ -223,3 +226,72 @@ def runbook_note_submitted(
     ack()
     text = runbook_handler.event_text("note", step, runbook, user, note)
     context["work"].submit(lambda: runbook_handler.note_in_thread(client, run, text))
+
+
+# ---- Accept risk (a WARN result) ------------------------------------------------------------
+
+
+def open_accept(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    """The *Accept risk* button: admins get the reason modal; anyone else a logged refusal."""
+    ack()
+    services = context["services"]
+    user = _user(body)
+    ref, _, expected = (_action(body).get("value") or "").partition("|")
+    if not services.is_admin(user, context.get("usergroups")):
+        services.store.audit(user, "accept", ref[:200], allowed=False, source="slack")
+        _tell(respond, "Only Preflight admins can accept a risk. Your attempt was logged.")
+        return
+    summary = _warning_summary(services, expected)
+    if summary is None:
+        _tell(
+            respond, "That warning is not current any more: `/preflight status` shows the latest."
+        )
+        return
+    client.views_open(
+        trigger_id=body["trigger_id"],
+        view=views.accept_modal(ref, expected, summary, _channel(body)),
+    )
+
+
+def _warning_summary(services: Any, expected: str) -> str | None:
+    """The WARN the button was for, if it is still the current result of its check."""
+    for result in services.store.latest_results().values():
+        if result.status is Status.WARN and fingerprint(result) == expected:
+            return f"{result.check_id} WARN: {result.summary}"
+    return None
+
+
+def accept_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
+    services = context["services"]
+    values = view.get("state", {}).get("values", {})
+    reason = ((values.get("reason") or {}).get("value") or {}).get("value") or ""
+    ref, expected, channel = [*(view.get("private_metadata") or "").split("|"), "", ""][:3]
+    user = _user(body)
+    try:
+        accepted = services.accept(
+            ref,
+            user,
+            reason,
+            authorized=services.is_admin(user, context.get("usergroups")),
+            source="slack",
+            request_key=f"view:{view.get('id')}:{view.get('hash')}",
+            expected=expected,
+        )
+    except (PreflightError, StoreError) as exc:
+        ack(response_action="errors", errors={"reason": views.clip(str(exc), 150)})
+        return
+    ack()
+    items = ", ".join(f"`{m.escape(a.item_id)}`" for a in accepted[:5])
+    more = f" and {len(accepted) - 5} more" if len(accepted) > 5 else ""
+    text = (
+        f":large_yellow_circle: Accepted the warning for {items}{more}. A different result "
+        "from the check blocks again."
+    )
+    try:
+        client.chat_postEphemeral(channel=channel or user, user=user, text=text)
+    except SlackApiError as exc:  # the acceptance is stored; a lost confirmation is no error
+        log.info("acceptance confirmation not delivered: %s", exc.response.get("error"))

@@ -92,10 +92,33 @@ def signoff(inv: Invocation) -> None:
     ref, _, note = inv.args.partition(" ")
     if not ref:
         raise UnknownItemRef("Which item? `/preflight signoff ID [note]`.")
-    signed = inv.services.signoff(
+    services = inv.services
+    flag, _, reason = note.strip().partition(" ")
+    if flag.lower() == "--override":
+        found = services.override(
+            ref,
+            inv.user,
+            reason,
+            authorized=services.is_admin(inv.user, inv.context.get("usergroups")),
+            source="slack",
+            request_key=inv.request_key or None,
+        )
+        inv.reply(
+            f":large_orange_diamond: Overrode `{found.id}`: done as *overridden*, whatever its "
+            "checks say. `/preflight unsign` withdraws it."
+        )
+        return
+    signed = services.signoff(
         ref, inv.user, note=note.strip(), source="slack", request_key=inv.request_key or None
     )
-    inv.reply(f":white_check_mark: Signed off `{signed.id}` — {m.escape(signed.text)}")
+    state = services.item_state(signed.id)
+    if state.done:
+        inv.reply(f":white_check_mark: Signed off `{signed.id}` — {m.escape(signed.text)}")
+    else:
+        inv.reply(
+            f":white_check_mark: Signed off `{signed.id}` — the sign-off is stored, but the item "
+            f"is {m.escape(m.still_blocked(state))}."
+        )
 
 
 def unsign(inv: Invocation) -> None:
@@ -130,12 +153,21 @@ def assign(inv: Invocation) -> None:
 def gate(inv: Invocation) -> None:
     readiness = inv.services.readiness()
     if readiness.gate is Gate.READY:
-        inv.reply(":rocket: *READY TO DEPLOY* — every applicable item is done.")
+        extras = views.extras_lines(readiness)
+        inv.reply(
+            "\n".join([":rocket: *READY TO DEPLOY* — every applicable item is done.", *extras[:10]])
+        )
         return
-    lines = [views.blocker_line(b) for b in readiness.blockers[:5]]
+    if readiness.nothing_to_verify:
+        inv.reply(f":no_entry: *{m.escape(m.nothing_to_verify())}*")
+        return
+    groups = readiness.blocker_groups
+    lines = [views.group_lines(g) for g in groups[:5]]
+    if len(groups) > 5:
+        lines.append(f"… and {len(groups) - 5} more causes: `/preflight status` lists them")
     inv.reply(
-        f":no_entry: *BLOCKED* — {len(readiness.blockers)} items block the launch.\n"
-        + "\n".join(lines)
+        f":no_entry: *BLOCKED* — {len(readiness.blockers)} items block the launch "
+        f"({len(groups)} causes).\n" + "\n".join(lines)
     )
 
 

@@ -16,11 +16,13 @@ from store.errors import (
     UnknownRun,
 )
 from store.records import (
+    Acceptance,
     Assignment,
     AuditEntry,
     ChecklistVersion,
     DecisionState,
     ImportReport,
+    Override,
     RunbookRun,
     Signoff,
     StepEvent,
@@ -30,6 +32,7 @@ from store.records import (
 from store.sqlite import Store
 
 __all__ = [
+    "Acceptance",
     "Assignment",
     "AuditEntry",
     "ChecklistVersion",
@@ -38,6 +41,7 @@ __all__ = [
     "DecisionState",
     "DuplicateItem",
     "ImportReport",
+    "Override",
     "RunEnded",
     "RunbookRun",
     "Signoff",

@@ -370,3 +370,52 @@ def m003_checklist_source(db: sqlite_utils.Database) -> None:
             "CREATE INDEX items_id_version ON items(id, version)",
         ],
     )
+
+
+# Named m004 so that it sorts after a concurrent m003; migrations apply in file order and each
+# stands alone, so either order of the two is fine.
+@MIGRATIONS()
+def m004_acceptances_overrides(db: sqlite_utils.Database) -> None:
+    _run(
+        db,
+        [
+            # A WARN accepted for one item: the result it was (status and fingerprint) is
+            # kept, so a different later result is not covered by it.
+            """CREATE TABLE acceptance_events (
+                id INTEGER PRIMARY KEY,
+                version INTEGER NOT NULL,
+                item_id TEXT NOT NULL,
+                check_id TEXT NOT NULL,
+                status TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                summary TEXT NOT NULL DEFAULT '',
+                user TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                at TEXT NOT NULL,
+                source TEXT NOT NULL,
+                request_key TEXT,
+                FOREIGN KEY (version, item_id) REFERENCES items(version, id)
+            )""",
+            "CREATE INDEX acceptance_events_item ON acceptance_events(item_id, id)",
+            """CREATE INDEX acceptance_events_request ON acceptance_events(request_key)
+                WHERE request_key IS NOT NULL""",
+            # An override makes an item done whatever its checks say; it stands while its
+            # author's sign-off of the item stands (readiness joins the two).
+            """CREATE TABLE override_events (
+                id INTEGER PRIMARY KEY,
+                version INTEGER NOT NULL,
+                item_id TEXT NOT NULL,
+                user TEXT NOT NULL,
+                reason TEXT NOT NULL,
+                at TEXT NOT NULL,
+                source TEXT NOT NULL,
+                request_key TEXT,
+                FOREIGN KEY (version, item_id) REFERENCES items(version, id)
+            )""",
+            "CREATE INDEX override_events_item ON override_events(item_id, id)",
+            """CREATE INDEX override_events_request ON override_events(request_key)
+                WHERE request_key IS NOT NULL""",
+            *_append_only("acceptance_events"),
+            *_append_only("override_events"),
+        ],
+    )

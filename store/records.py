@@ -160,3 +160,29 @@ class AuditEntry:
     detail: str
     allowed: bool
     source: str
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """Someone accepted one check's WARN result for one item, with a reason. It stands for
+    that result only: `fingerprint` names it, and a different later result needs a new one."""
+
+    item_id: str
+    check_id: str
+    status: str
+    fingerprint: str
+    user: str
+    reason: str
+    at: datetime
+    source: str = "cli"
+
+
+@dataclass(frozen=True)
+class Override:
+    """An admin made an item done although its checks say no, with a reason (audited)."""
+
+    item_id: str
+    user: str
+    reason: str
+    at: datetime
+    source: str = "cli"

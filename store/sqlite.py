@@ -45,11 +45,13 @@ from store.records import (
     DECISION_ACCEPTED,
     DECISION_OPEN,
     STEP_ACTIONS,
+    Acceptance,
     Assignment,
     AuditEntry,
     ChecklistVersion,
     DecisionState,
     ImportReport,
+    Override,
     RunbookRun,
     Signoff,
     StepEvent,
@@ -515,6 +517,115 @@ class Store:
         with self._read():
             row = self._one("SELECT COUNT(*) FROM signoff_events")
         return int(row[0]) if row else 0
+
+    # --- accepted warnings and overrides ------------------------------------------------------
+
+    @staticmethod
+    def _acceptance(row: Row) -> Acceptance:
+        return Acceptance(
+            item_id=row[0], check_id=row[1], status=row[2], fingerprint=row[3], user=row[4],
+            reason=row[5], at=_at(row[6]), source=row[7],
+        )  # fmt: skip
+
+    def accept_result(
+        self,
+        item_id: str,
+        check_id: str,
+        status: str,
+        fingerprint: str,
+        user: str,
+        reason: str,
+        *,
+        summary: str = "",
+        source: str = "cli",
+        request_key: str | None = None,
+    ) -> Acceptance:
+        """Record that `user` accepts `check_id`'s result (`status`, `fingerprint`) for
+        `item_id`. Whether that result is a WARN, and whether `user` may, is the caller's."""
+        with self._write():
+            if not self._claim(
+                "accept", f"{request_key}:{item_id}:{check_id}" if request_key else None
+            ):
+                row = self._one(
+                    "SELECT item_id, check_id, status, fingerprint, user, reason, at, source "
+                    "FROM acceptance_events WHERE request_key = ? AND item_id = ? "
+                    "AND check_id = ? ORDER BY id LIMIT 1",
+                    (request_key, item_id, check_id),
+                )
+                if row is None:
+                    raise StoreError(f"request {request_key!r} was claimed but wrote nothing")
+                return self._acceptance(row)
+            version = self._current_item(item_id)
+            at = _ts(self._clock())
+            self._db.execute(
+                "INSERT INTO acceptance_events (version, item_id, check_id, status, fingerprint, "
+                "summary, user, reason, at, source, request_key) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (version, item_id, check_id, status, fingerprint, summary, user, reason, at,
+                 source, request_key),
+            )  # fmt: skip
+        return Acceptance(item_id, check_id, status, fingerprint, user, reason, _at(at), source)
+
+    def acceptances(self) -> list[Acceptance]:
+        """Every acceptance of a current item made since its text last changed, oldest first.
+        Which of them still cover the item's current result is readiness's business."""
+        with self._read():
+            rows = self._all(
+                "SELECT e.item_id, e.check_id, e.status, e.fingerprint, e.user, e.reason, e.at, "
+                "e.source FROM acceptance_events e "
+                "JOIN items i ON i.version = (SELECT MAX(version) FROM checklist_versions) "
+                "AND i.id = e.item_id AND e.version >= i.since_version ORDER BY e.id"
+            )
+        return [self._acceptance(r) for r in rows]
+
+    def override(
+        self,
+        item_id: str,
+        user: str,
+        reason: str,
+        *,
+        source: str = "cli",
+        request_key: str | None = None,
+    ) -> Override:
+        """Sign `item_id` off as `user` and override its checks, in one transaction: the
+        override stands while that sign-off does. Who may override is the caller's business."""
+        with self._write():
+            if not self._claim("override", request_key):
+                row = self._one(
+                    "SELECT item_id, user, reason, at, source FROM override_events "
+                    "WHERE request_key = ? ORDER BY id LIMIT 1",
+                    (request_key,),
+                )
+                if row is None:
+                    raise StoreError(f"request {request_key!r} was claimed but wrote nothing")
+                return Override(row[0], row[1], row[2], _at(row[3]), row[4])
+            version = self._current_item(item_id)
+            at = _ts(self._clock())
+            self._db.execute(
+                "INSERT INTO signoff_events (version, item_id, user, action, at, note, source) "
+                "VALUES (?, ?, ?, 'signoff', ?, ?, ?)",
+                (version, item_id, user, at, f"override: {reason}", source),
+            )
+            self._db.execute(
+                "INSERT INTO override_events (version, item_id, user, reason, at, source, "
+                "request_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (version, item_id, user, reason, at, source, request_key),
+            )
+        return Override(item_id, user, reason, _at(at), source)
+
+    def overrides(self) -> dict[str, list[Override]]:
+        """Overrides of current items made since their text last changed, oldest first.
+        Readiness counts one only while its author's sign-off stands."""
+        with self._read():
+            rows = self._all(
+                "SELECT e.item_id, e.user, e.reason, e.at, e.source FROM override_events e "
+                "JOIN items i ON i.version = (SELECT MAX(version) FROM checklist_versions) "
+                "AND i.id = e.item_id AND e.version >= i.since_version ORDER BY e.id"
+            )
+        result: dict[str, list[Override]] = {}
+        for item_id, user, reason, at, source in rows:
+            result.setdefault(item_id, []).append(Override(item_id, user, reason, _at(at), source))
+        return result
 
     # --- assignments --------------------------------------------------------------------------
 

@@ -84,7 +84,12 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
     Store.open(path).close()
     s = Store.open(path)
     applied = s.db.execute("SELECT name FROM _sqlite_migrations").fetchall()
-    assert applied == [("m001_initial",), ("m002_assignments",), ("m003_checklist_source",)]
+    assert applied == [
+        ("m001_initial",),
+        ("m002_assignments",),
+        ("m003_checklist_source",),
+        ("m004_acceptances_overrides",),
+    ]
     expected = {
         "checklist_versions", "items", "decisions", "decision_options", "signoff_events",
         "vote_events", "decision_events", "check_results", "latest_results", "runbook_runs",

@@ -89,3 +89,65 @@ def test_runbook_message_and_vote_buttons_fit() -> None:
     decision = _huge().decisions[0]
     blocks = views.to_dicts(views.vote_buttons(decision))
     assert validate_blocks(blocks) == []
+
+
+def test_grouped_blockers_with_accept_buttons_fit_any_size() -> None:
+    checklist = _huge()
+    warns = [
+        Result(Status.WARN, "weak <!here> " + "w" * 3000, check_id=f"check_{k}", observed_at=NOW)
+        for k in range(60)
+    ]
+    readiness = compute(checklist, {}, {r.check_id: r for r in warns}, {}, now=NOW)
+    assert len(readiness.blocker_groups) == 40  # items use check_0 … check_39
+    for blocks in (
+        views.status_final(readiness, warns),
+        views.status_final(readiness, warns, "SECTION 1"),
+    ):
+        assert len(blocks) <= 50
+        assert validate_blocks(blocks) == []
+        buttons = [
+            b for b in blocks if b.get("accessory", {}).get("action_id") == views.ACCEPT_OPEN
+        ]
+        assert 1 <= len(buttons) <= views.MAX_ACCEPT_BUTTONS
+        assert "<!here>" not in str(blocks) and "<!channel>" not in str(blocks)
+    state = readiness.items[0]
+    detail = views.item_detail(state, checklist)
+    assert validate_blocks(detail) == []
+    assert views.ACCEPT_OPEN in str(detail)
+    modal = views.accept_modal("s0/item-0", "f" * 16, "x" * 5000, "C1").to_dict()
+    assert validate_view(modal) == []
+
+
+def test_an_overridden_item_is_labelled_as_such() -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Sig:
+        user: str
+        at: datetime = NOW
+        note: str = ""
+        na_reason: str | None = None
+
+    @dataclass(frozen=True)
+    class Over:
+        user: str
+        reason: str
+        at: datetime = NOW
+
+    checklist = _huge()
+    item = checklist.items[0]
+    fail = Result(Status.FAIL, "broken", check_id=item.checks[0], observed_at=NOW)
+    readiness = compute(
+        checklist,
+        {item.id: [Sig("carol")]},
+        {fail.check_id: fail},
+        {},
+        now=NOW,
+        overrides={item.id: [Over("carol", "vendor outage")]},
+    )
+    state = readiness.state(item.id)
+    assert state is not None and state.overridden
+    detail = views.item_detail(state, checklist)
+    assert "*OVERRIDDEN*" in str(detail) and validate_blocks(detail) == []
+    status = views.status_final(readiness, [fail])
+    assert "*OVERRIDDEN*" in str(status) and validate_blocks(status) == []
