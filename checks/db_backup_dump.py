@@ -192,6 +192,7 @@ def run(ctx: CheckContext) -> Result:
         f"pg_dump of {where} wrote {size:,} bytes in {dump_ms / 1000:.1f} s and pg_restore "
         f"lists {len(entries)} entries",
         evidence,
+        observations=len(entries),
     )
 
 

@@ -40,6 +40,7 @@ def run(ctx: CheckContext) -> Result:
         f"PostgreSQL {server_version} at {tgt.address}/{tgt.params.get('dbname', '')} accepted "
         f"user {tgt.params.get('user', '')} {over} in {connect_ms} ms",
         evidence,
+        observations=1,  # one server answered SELECT version()
     )
 
 

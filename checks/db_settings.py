@@ -166,8 +166,9 @@ def run(ctx: CheckContext) -> Result:
             f"{where} logs queries slower than {slow_ms} ms, has pg_stat_statements, and uses "
             f"{conns['used']} of {conns['max_connections']} connections",
             evidence,
+            observations=3,  # the three settings read: slow-query log, statistics, connections
         )
-    return from_findings(where, findings, evidence)
+    return from_findings(where, findings, evidence, observations=3)
 
 
 CHECK = Check(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 import httpx
@@ -96,7 +97,9 @@ def run(ctx: CheckContext) -> Result:
     plain = list(dict.fromkeys(plain_url(u, port) for u in urls))
     with http_client(ctx) as client:
         reports = in_parallel(lambda u: _check(client, u, port, deadline), plain)
-    return combine_reports(reports, "URLs")
+    result = combine_reports(reports, "URLs")
+    # each URL asked is one observation
+    return dataclasses.replace(result, observations=max(result.observations, len(reports)))
 
 
 CHECK = Check(

@@ -230,7 +230,10 @@ def run(ctx: CheckContext) -> Result:
             evidence,
             "Plan upgrades for the moderate findings (`npm audit fix`); the checklist wants none.",
         )
-    return Result(status, summary, evidence)
+    dependencies = sum(a.dependencies for a in audits if isinstance(a.dependencies, int))
+    if dependencies:
+        summary += f" ({dependencies} dependencies)"
+    return Result(status, summary, evidence, observations=len(audits))
 
 
 CHECK = Check(
