@@ -327,10 +327,25 @@ CHECK = Check(
     timeout_s=10.0,
     max_age_s=900,
     description=(
-        "GET PREFLIGHT_API_URL + PREFLIGHT_API_HEALTH_PATH (default "
-        f"{DEFAULT_PATH}) with 'Authorization: Bearer PREFLIGHT_API_TOKEN': PASS on 200 with a "
-        f"JSON body within PREFLIGHT_API_LATENCY_MS (default {DEFAULT_LATENCY_MS}; slower: "
-        "WARN). FAIL on any other status, a non-JSON body, or when the same request without "
-        "the token gets anything but 401/403."
+        "The API answers an authenticated request with JSON that says it is up, fast, and "
+        "refuses the same request without a token"
     ),
+    criteria=(
+        "GET `PREFLIGHT_API_URL` + `PREFLIGHT_API_HEALTH_PATH` (default "
+        "`/api/partner-portal/leads/stats`) with `Authorization: Bearer PREFLIGHT_API_TOKEN`, "
+        "then without it. PASS: 200 with a JSON object or non-empty array whose health fields "
+        "do not say down and that meets every `PREFLIGHT_API_HEALTH_EXPECT` condition, within "
+        "`PREFLIGHT_API_LATENCY_MS` (default 1000), and 401/403 without the token; the "
+        "summary names the status code and what the body said (observations: 2 requests). "
+        "`PREFLIGHT_API_HEALTH_EXPECT`: comma-separated `path=value|value` (dotted path, "
+        "case-insensitive, JSON literals as written: `true`, `null`) or a bare `path` "
+        "(present, not null/false/empty), e.g. `status=ok|pass, db.connected=true`. FAIL: "
+        "another status with the token; a non-JSON (HTML) body; `null`, `[]`, `{}` or a bare "
+        "scalar; `status`/`state`/`health` down/fail/error/unhealthy/…; "
+        "`healthy`/`ok`/`up`/`alive`/`ready`/`success` false; a non-empty `error`/`errors`; "
+        "an unmet expectation; anything but 401/403 without the token. WARN: `status` "
+        "warn/degraded, or slower than the budget. ERROR: unreachable or a malformed "
+        "expectation. SKIPPED without URL or token"
+    ),
+    anchor="IETF Health Check Response Format for HTTP APIs (draft-inadarei-api-health-check)",
 )

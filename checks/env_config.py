@@ -249,9 +249,20 @@ CHECK = Check(
     timeout_s=5.0,
     max_age_s=3600,
     description=(
-        "Every variable of the checklist's backend and frontend .env.production blocks is set "
-        "and not a placeholder ([...], <...>, YOUR_...); NODE_ENV=production; JWT_SECRET at "
-        "least 64 characters and not the development secret (PREFLIGHT_DEV_JWT_SECRET_SHA256). "
-        "FAIL otherwise; optional REDIS_* unset: WARN."
+        "Every variable of the checklist's backend and frontend `.env.production` templates "
+        "is set for real"
     ),
+    criteria=(
+        "FAIL: a required variable unset or a placeholder: empty, `[...]`, `<...>`, "
+        "`{{...}}`, `YOUR_...`/`your-...`, `...-here`/`..._here`, `xxx`, `***`, `...`, or a "
+        "placeholder word (`changeme`, `password`, `secret`, `todo`, `example`, `test`, "
+        "`dummy`, `placeholder`, `undefined`, …); `NODE_ENV` not `production`; `JWT_SECRET` "
+        "weak: under 64 characters, one short string repeated (`secret`×11), fewer than 16 "
+        "different characters (`a`×64) or under 3 bits of Shannon entropy per character; or "
+        "equal (SHA-256) to `PREFLIGHT_DEV_JWT_SECRET_SHA256`. WARN: optional variables "
+        "(`PREFLIGHT_ENV_OPTIONAL`, default `REDIS_*`) unset; names in `PREFLIGHT_ENV_UNUSED` "
+        "are not checked. PASS names how many variables were checked (observations). "
+        "Evidence: names only, never values"
+    ),
+    anchor="OWASP ASVS (no default or placeholder secrets; secrets with enough entropy)",
 )

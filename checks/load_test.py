@@ -571,9 +571,20 @@ CHECK = Check(
     active=False,  # the live mode's opt-in is enforced in run(); see the module docstring
     timeout_s=130.0,
     max_age_s=24 * 3600,
-    description=(
-        "From a k6/Artillery JSON report (PREFLIGHT_LOAD_REPORT) or, opt-in with --active, a "
-        "bounded live run against PREFLIGHT_LOAD_URL: PASS when p95 is under 500 ms and 0% of "
-        "requests fail (the checklist's targets); FAIL otherwise; UNKNOWN with no samples."
+    description=("The checklist's load targets: p95 under 500 ms and 0% errors"),
+    criteria=(
+        "From `PREFLIGHT_LOAD_REPORT` (k6 `--summary-export`/`handleSummary` JSON or "
+        "Artillery `--output` JSON; no opt-in) or a live run against `PREFLIGHT_LOAD_URL` "
+        "(opt-in with `--active`, else SKIPPED): `PREFLIGHT_LOAD_REQUESTS` (default 200, max "
+        "5000), `PREFLIGHT_LOAD_CONCURRENCY` (default 10, max 100), `PREFLIGHT_LOAD_SECONDS` "
+        "(default 30, max 120). A success needs a 2xx (or a status in "
+        "`PREFLIGHT_LOAD_OK_STATUSES`, for a URL meant to redirect): 3xx, 4xx, 5xx and failed "
+        "requests are errors. FAIL: p95 at or above the target or an error rate above it "
+        "(targets from the checklist: `Targets.p95_ms`, `error_rate_percent`), naming "
+        "redirects. PASS: targets met over at least `PREFLIGHT_LOAD_MIN_SAMPLES` requests "
+        "(default 100) with an error count (observations: samples). UNKNOWN: no samples, no "
+        "response times, a k6 summary without `http_req_failed`, or fewer samples than the "
+        "minimum. ERROR: unreadable report"
     ),
+    anchor="k6 thresholds (http_req_duration p(95), http_req_failed)",
 )

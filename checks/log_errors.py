@@ -494,10 +494,19 @@ CHECK = Check(
     blocking=False,
     timeout_s=20.0,
     max_age_s=900,
-    description=(
-        "Counts error lines (error/fatal/critical levels, HTTP 5xx) in the last "
-        "PREFLIGHT_LOG_WINDOW_MINUTES (60) of PREFLIGHT_LOG_FILES, reading at most 8 MB per "
-        "file. PASS: none; WARN: some (FAIL above PREFLIGHT_LOG_MAX_ERRORS when set); "
-        "UNKNOWN: no log lines in the window."
+    description=("The application logs show no recent errors and a normal rate of HTTP 5xx"),
+    criteria=(
+        "Reads at most the last 8 MB of each of `PREFLIGHT_LOG_FILES` (comma-separated paths "
+        "or globs) for the last `PREFLIGHT_LOG_WINDOW_MINUTES` (default 60). Error lines: "
+        "error/fatal/critical levels in text, JSON and logfmt, pino/bunyan levels >= 50, and "
+        "HTTP 5xx responses, recognised in Apache/nginx combined, morgan "
+        "combined/common/dev/tiny/short, pino-http/bunyan JSON (`res.statusCode`, "
+        "`statusCode`), ECS and logfmt (`status=500`). FAIL: 5xx above "
+        "`PREFLIGHT_LOG_MAX_5XX_PERCENT` of the HTTP responses (default 1), or more error "
+        "lines than `PREFLIGHT_LOG_MAX_ERRORS` (when set). WARN: other error lines or 5xx. "
+        "PASS: none, naming the lines read and HTTP responses seen (observations: lines in "
+        "the window). UNKNOWN: no line in the window. Lines without a timestamp continue the "
+        "entry above; files without timestamps count when modified within the window. Up to 5 "
+        "redacted samples in evidence"
     ),
 )

@@ -295,12 +295,19 @@ CHECK = Check(
     active=True,
     timeout_s=MAX_SECONDS + 10,
     max_age_s=24 * 3600,
-    description=(
-        "Opt-in (sends traffic): up to PREFLIGHT_RATE_LIMIT_REQUESTS (default "
-        f"{DEFAULT_REQUESTS}, max {MAX_REQUESTS}) GETs within PREFLIGHT_RATE_LIMIT_SECONDS "
-        f"(default {DEFAULT_SECONDS:g}, max {MAX_SECONDS:g}) to PREFLIGHT_RATE_LIMIT_URL "
-        "(default: the api_health URL), stopping at the first 429. PASS on 429 with "
-        "Retry-After or RateLimit/X-RateLimit headers (or such headers advertising a limit "
-        "the burst did not reach); WARN on 429 without them; FAIL when no request is limited."
+    description=("A bounded burst against one endpoint meets a rate limiter (active: opt-in)"),
+    criteria=(
+        "Up to `PREFLIGHT_RATE_LIMIT_REQUESTS` (default 50, max 500) GETs within "
+        "`PREFLIGHT_RATE_LIMIT_SECONDS` (default 10, max 60) to `PREFLIGHT_RATE_LIMIT_URL` "
+        "(default: the `api_health` URL; `PREFLIGHT_API_TOKEN` sent only to the API's own "
+        "origin), stopping at the first 429. PASS: a 429 after at least one 2xx, with "
+        "`Retry-After` or `RateLimit`/`RateLimit-*`/`X-RateLimit-*` headers (observations: "
+        "requests answered). WARN: such a 429 without them; 503 after successes (nginx "
+        "`limit_req`'s default status, or overload). UNKNOWN: limit headers advertising a "
+        "limit the burst did not reach, or exceeded without a 429 (a header is a promise, not "
+        "a limiter seen limiting); no 2xx at all (the endpoint is down, e.g. 503 + "
+        "Retry-After on every request); 429 from the first request. FAIL: every request "
+        "answered 2xx without a 429 or limit headers. ERROR: connection failures"
     ),
+    anchor="RFC 6585 (429 Too Many Requests) and the IETF RateLimit header fields draft",
 )

@@ -437,10 +437,21 @@ CHECK = Check(
     blocking=True,
     timeout_s=30.0,
     max_age_s=3600,
-    description=(
-        "Scans PREFLIGHT_SCAN_PATHS (default: the checklist) for plaintext credentials: "
-        "*PASSWORD=/*TOKEN=/*SECRET= assignments, `Password: value` fields, user:password@ "
-        "URLs, AWS keys, Slack tokens, private keys (placeholders like $VAR, [...], YOUR_... "
-        "are fine). FAIL on any finding not allowlisted by fingerprint."
+    description=("No plaintext credential in the shared documents and config"),
+    criteria=(
+        "Scans `PREFLIGHT_SCAN_PATHS` (comma-separated files/directories; default the "
+        "checklist), following symlinks (Kubernetes secret mounts; loops ended, each real "
+        "file once). FAIL on any finding not allowlisted (`PREFLIGHT_SECRETS_ALLOWLIST`, "
+        "comma-separated fingerprints): `*PASSWORD=`/`*TOKEN=`/`*SECRET=` assignments, "
+        "`Password: value` fields (Markdown prose and lists, YAML, JSON), `user:password@` "
+        "URLs, Bearer tokens, AWS keys, Slack/GitHub/npm/SendGrid/Stripe tokens, JWTs, "
+        "private keys; at least every line detect-secrets' default plugins flag. Placeholders "
+        "(`$VAR`, `${VAR}` and `$(cmd)` wholly, `[...]`, `<...>`, `YOUR_...`, `***`) and "
+        "prose (a value with spaces) are not secrets; `$uperS3cret!2024` is. PASS names the "
+        "files scanned (observations: files scanned). UNKNOWN: no file scanned (empty "
+        "directory, only binaries) or the time limit hit first. Evidence: `{file, line, kind, "
+        "fingerprint}` (sha256 prefix), never the value. Skips binaries, files over 5 MB, "
+        "`.git`/`node_modules`/`.venv`"
     ),
+    anchor="detect-secrets (default plugins, as a floor)",
 )

@@ -294,9 +294,19 @@ CHECK = Check(
     blocking=True,
     timeout_s=15.0,
     max_age_s=6 * 3600,
-    description=(
-        "SENTRY_DSN set (unset or placeholder: FAIL) and well formed: http(s), public key, "
-        "host, numeric project id. Opt-in (PREFLIGHT_SENTRY_TEST_EVENT=true with --active): "
-        "one test event to the DSN's envelope endpoint must be accepted (2xx)."
+    description=("Error tracking is wired: Sentry accepts an event sent with `SENTRY_DSN`"),
+    criteria=(
+        "FAIL: unset (required by the checklist's template; mark the Sentry items not "
+        "applicable if another tracker was chosen), placeholder, malformed (scheme, public "
+        "key, host, numeric project id), plain `http://` (Sentry ingests over https only; the "
+        "key and events would travel in clear text), or a host that does not resolve. PASS "
+        "only when Sentry accepts a test event (`PREFLIGHT_SENTRY_TEST_EVENT=true` with "
+        "`--active`: one info event to `/api/<project>/envelope/` with `X-Sentry-Auth`; 2xx; "
+        "observations: 1 event). Test event: 401/403 and other errors FAIL, 429 WARN, "
+        "unreachable ERROR. UNKNOWN: test event requested without `--active` (nothing sent), "
+        "or not requested: the summary names what was verified (well formed, https, resolves, "
+        "the host answers `GET /`) and that the key and project were not. Evidence: host and "
+        "project id, never the key"
     ),
+    anchor="Sentry DSN and envelope endpoint (develop.sentry.dev)",
 )
