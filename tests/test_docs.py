@@ -113,10 +113,12 @@ def test_a_row_is_one_line_with_pipes_escaped_and_the_anchor_named() -> None:
         anchor="Some Tool",
     )
     assert docs.check_row(check) == (
-        "| `zz_fake` | It works | `A_URL`, `A_MODE` | FAIL: `a\\|b` or worse. Anchor: Some Tool |"
+        "| `zz_fake` | It works | `A_URL`, `A_MODE` | FAIL: `a\\|b` or worse. Anchor: Some Tool "
+        "| high, blocking |"
     )
-    assert docs.check_row(_fake("zz_bare", criteria="")).endswith(
-        "| none | (criteria not documented yet) |"
+    bare = _fake("zz_bare", criteria="", severity="low", blocking=False, active=True)
+    assert docs.check_row(bare).endswith(
+        "| none | (criteria not documented yet) | low, advisory, active (opt-in) |"
     )
 
 
