@@ -192,6 +192,7 @@ def run(ctx: CheckContext) -> Result:
         f"pg_dump of {where} wrote {size:,} bytes in {dump_ms / 1000:.1f} s and pg_restore "
         f"lists {len(entries)} entries",
         evidence,
+        observations=len(entries),
     )
 
 
@@ -207,8 +208,14 @@ CHECK = Check(
     timeout_s=300.0,
     max_age_s=24 * 3600,
     description=(
-        "Opt-in: pg_dump -F c of DB_NAME to a temporary directory, read back with pg_restore "
-        "--list, then deleted. PASS with size and duration; FAIL if pg_dump fails or the "
-        "archive does not read back; ERROR if the database is unreachable or tools missing."
+        "A manual backup works: `pg_dump -F c` reads back with `pg_restore --list` (active: opt-in)"
     ),
+    criteria=(
+        "PASS: archive written and listed, naming its size, duration and entries "
+        "(observations: entries listed); the file is deleted. FAIL: pg_dump refused "
+        "(credentials, privileges) or the archive does not read back (no entries). ERROR: "
+        "unreachable, pg_dump older than the server, client tools missing, out of time. "
+        "Password passed in `PGPASSWORD`, never argv. SKIPPED without `DB_HOST` or `--active`"
+    ),
+    anchor="PostgreSQL pg_dump / pg_restore",
 )

@@ -40,6 +40,7 @@ def run(ctx: CheckContext) -> Result:
         f"PostgreSQL {server_version} at {tgt.address}/{tgt.params.get('dbname', '')} accepted "
         f"user {tgt.params.get('user', '')} {over} in {connect_ms} ms",
         evidence,
+        observations=1,  # one server answered SELECT version()
     )
 
 
@@ -54,8 +55,13 @@ CHECK = Check(
     timeout_s=15.0,
     max_age_s=900,
     description=(
-        "Connects to PostgreSQL with DB_HOST/DB_PORT/DB_USER/DB_PASSWORD/DB_NAME (SSL per "
-        "DB_SSL) and runs SELECT version(). PASS: connected and answered; FAIL: the server "
-        "refused the login, the database or the certificate; ERROR: unreachable."
+        "The production database accepts the deployment's credentials and answers `SELECT "
+        "version()`"
+    ),
+    criteria=(
+        "PASS: connected and answered, naming server version, SSL in use and connect time "
+        "(observations: 1 server). FAIL: authentication failed, pg_hba refusal, unknown "
+        "database, SSL required but unsupported, certificate not verifiable. ERROR: "
+        "unreachable or timed out. SKIPPED without `DB_HOST`"
     ),
 )

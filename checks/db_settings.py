@@ -166,8 +166,9 @@ def run(ctx: CheckContext) -> Result:
             f"{where} logs queries slower than {slow_ms} ms, has pg_stat_statements, and uses "
             f"{conns['used']} of {conns['max_connections']} connections",
             evidence,
+            observations=3,  # the three settings read: slow-query log, statistics, connections
         )
-    return from_findings(where, findings, evidence)
+    return from_findings(where, findings, evidence, observations=3)
 
 
 CHECK = Check(
@@ -180,9 +181,13 @@ CHECK = Check(
     blocking=False,
     timeout_s=15.0,
     max_age_s=3600,
-    description=(
-        "log_min_duration_statement between 0 and 1000 ms (FAIL when -1, WARN above 1000), "
-        "pg_stat_statements created and loaded (WARN otherwise), client connections at most "
-        "80% of max_connections (WARN above)."
+    description=("Slow-query logging, `pg_stat_statements`, and connection headroom"),
+    criteria=(
+        "`log_min_duration_statement` -1 FAIL, above 1000 ms WARN, 0-1000 PASS. "
+        "`pg_stat_statements` must be created in the database and loaded "
+        "(`shared_preload_libraries`, learnt by querying the view): otherwise WARN naming the "
+        "missing step. Client connections above 80% of `max_connections`: WARN (evidence: "
+        "used/max). PASS names the three settings read (observations: 3). ERROR: unreachable. "
+        "SKIPPED without `DB_HOST`"
     ),
 )

@@ -3,22 +3,31 @@
 The names come from the loaded checklist (ctx.env_templates: its backend and frontend
 blocks); without them, from DEFAULT_TEMPLATES, the bundled checklist's blocks. A value counts
 as unset when it is empty or a placeholder: anything in brackets (`[TO_BE_CONFIGURED]`,
-`[SECURE_IN_AWS_SECRETS_MANAGER]`), in angle brackets, or starting with `YOUR_`.
+`[SECURE_IN_AWS_SECRETS_MANAGER]`), in angle brackets or `{{...}}`, starting with `YOUR_`
+or `your-`, ending in `-here`/`_here` (`your-secret-here`, `put_key_here`), a run of x or *
+(`xxx`, `***`), `...`, or one of the words templates and tutorials use (`changeme`,
+`password`, `secret`, `todo`, `example`, `test`, `dummy`, `placeholder`, ...; see
+PLACEHOLDER_WORDS).
 
 Optional variables (those the template marks "if using", by default REDIS_*) that are unset
 are a WARN, not a FAIL: the team may run without them. PREFLIGHT_ENV_OPTIONAL overrides that
 list; PREFLIGHT_ENV_UNUSED names variables the team decided not to use, which are not checked
 (both comma-separated names; a trailing `*` is a prefix).
 
-Beyond presence: NODE_ENV must be `production`; JWT_SECRET must be at least 64 characters
-and, when PREFLIGHT_DEV_JWT_SECRET_SHA256 gives the development secret's SHA-256, differ
-from it. Evidence names variables, never values.
+Beyond presence: NODE_ENV must be `production`; JWT_SECRET must be at least 64 characters,
+random-looking (no repeated unit such as `secret`×11, at least JWT_MIN_DISTINCT different
+characters and JWT_MIN_ENTROPY_BITS bits of Shannon entropy per character: `openssl rand
+-hex 32` gives ~3.9, `-base64 48` ~5.5, `a`×64 gives 0 and `secret`×11 2.25) and, when
+PREFLIGHT_DEV_JWT_SECRET_SHA256 gives the development secret's SHA-256, differ from it.
+Evidence names variables, never values.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+from collections import Counter
 
 from checks.base import Check, CheckContext, Result, Status
 
@@ -52,15 +61,62 @@ DEFAULT_TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_OPTIONAL = "REDIS_*"  # the checklist's "# Redis (if using)" group
 JWT_MIN_LENGTH = 64
+JWT_MIN_DISTINCT = 16  # a hex secret uses all 16 hex digits
+JWT_MIN_ENTROPY_BITS = 3.0  # per character; 64 random hex digits give about 3.9
 
-_PLACEHOLDER = re.compile(r"^(\[.*\]|<.*>|YOUR_.*)$", re.I | re.S)
+# Words a template, a tutorial or a developer leaves where a real value belongs.
+PLACEHOLDER_WORDS = frozenset(
+    {
+        *("changeme", "change_me", "change-me", "changeit", "change_it", "change-it"),
+        *("replaceme", "replace_me", "replace-me", "fillme", "fill_me", "fill-me"),
+        *("todo", "tbd", "fixme", "placeholder", "example", "sample", "test", "testing"),
+        *("dummy", "fake", "foo", "bar", "foobar", "baz", "none", "null", "nil", "undefined"),
+        *("password", "passwd", "pass", "secret", "token", "key", "apikey", "api_key"),
+        *("value", "string", "default", "redacted", "secure", "insert", "your", "mysecret"),
+        *("my_secret", "my-secret", "secretkey", "secret_key", "supersecret", "s3cr3t"),
+    }
+)
+_PLACEHOLDER = re.compile(
+    r"^(?:\[.*\]|<.*>|\{\{.*\}\}|YOUR[_-].*|.*[_-]HERE|X{3,}|\*{3,}|\.{3,}|…)$", re.I | re.S
+)
 
 
 def is_placeholder(value: str | None) -> bool:
-    """Empty, bracketed (`[...]`, `<...>`) or `YOUR_...`: a template value, not a setting."""
+    """Empty, bracketed (`[...]`, `<...>`, `{{...}}`), `YOUR_...`, `...-here`, `xxx`, `***`
+    or a placeholder word (`changeme`, `secret`, `todo`, ...): a template value, not a
+    setting."""
     if value is None or not value.strip():
         return True
-    return bool(_PLACEHOLDER.match(value.strip().strip("\"'")))
+    text = value.strip().strip("\"'").strip()
+    return not text or text.lower() in PLACEHOLDER_WORDS or bool(_PLACEHOLDER.match(text))
+
+
+def entropy_bits_per_char(value: str) -> float:
+    """Shannon entropy of the characters of value, in bits per character."""
+    counts = Counter(value)
+    total = len(value)
+    return -sum(n / total * math.log2(n / total) for n in counts.values()) if total else 0.0
+
+
+def repeated_unit(value: str) -> bool:
+    """value is one shorter string repeated (`secretsecret...`, `aaaa...`)."""
+    return len(value) > 1 and value in (value + value)[1:-1]
+
+
+def weak_secret_reasons(value: str) -> list[str]:
+    """Why value is not a strong secret (empty when it is). Never includes the value."""
+    reasons = []
+    if len(value) < JWT_MIN_LENGTH:
+        reasons.append(f"shorter than {JWT_MIN_LENGTH} characters")
+    if repeated_unit(value):
+        reasons.append("one short string repeated")
+    distinct = len(set(value))
+    if distinct < JWT_MIN_DISTINCT:
+        reasons.append(f"only {distinct} different characters")
+    bits = entropy_bits_per_char(value)
+    if bits < JWT_MIN_ENTROPY_BITS:
+        reasons.append(f"{bits:.1f} bits of entropy per character (< {JWT_MIN_ENTROPY_BITS:g})")
+    return reasons
 
 
 def _name_matcher(spec: str) -> re.Pattern[str]:
@@ -74,16 +130,21 @@ def template_names(ctx: CheckContext) -> dict[str, tuple[str, ...]]:
     return templates or DEFAULT_TEMPLATES
 
 
-def _jwt_secret(ctx: CheckContext, problems: list[str], fixes: list[str]) -> dict[str, bool]:
+def _jwt_secret(ctx: CheckContext, problems: list[str], fixes: list[str]) -> dict[str, object]:
     """Length and not-the-dev-secret; appends to problems/fixes, returns the observations."""
     jwt = ctx.setting("JWT_SECRET")
     if jwt is None or is_placeholder(jwt):
         return {}
-    observed = {"length_ok": len(jwt) >= JWT_MIN_LENGTH}
-    if len(jwt) < JWT_MIN_LENGTH:
-        problems.append(f"JWT_SECRET is shorter than {JWT_MIN_LENGTH} characters")
+    reasons = weak_secret_reasons(jwt)
+    observed: dict[str, object] = {
+        "length_ok": len(jwt) >= JWT_MIN_LENGTH,
+        "random_looking": not [r for r in reasons if not r.startswith("shorter")],
+        "entropy_bits_per_char": round(entropy_bits_per_char(jwt), 2),
+    }
+    if reasons:
+        problems.append("JWT_SECRET is weak: " + ", ".join(reasons))
         fixes.append(
-            f"Generate a new JWT_SECRET of at least {JWT_MIN_LENGTH} characters "
+            f"Generate a new random JWT_SECRET of at least {JWT_MIN_LENGTH} characters "
             "(e.g. `openssl rand -hex 48`)."
         )
     dev_digest = (ctx.setting("PREFLIGHT_DEV_JWT_SECRET_SHA256") or "").lower()
@@ -164,9 +225,10 @@ def run(ctx: CheckContext) -> Result:
         )
     return Result(
         Status.PASS,
-        f"production environment: all {len(names)} template variables are set, NODE_ENV is "
-        "production and JWT_SECRET is strong",
+        f"production environment: all {len(names)} template variables are set (none a "
+        "placeholder), NODE_ENV is production and JWT_SECRET is strong",
         evidence,
+        observations=len(names),
     )
 
 
@@ -187,9 +249,20 @@ CHECK = Check(
     timeout_s=5.0,
     max_age_s=3600,
     description=(
-        "Every variable of the checklist's backend and frontend .env.production blocks is set "
-        "and not a placeholder ([...], <...>, YOUR_...); NODE_ENV=production; JWT_SECRET at "
-        "least 64 characters and not the development secret (PREFLIGHT_DEV_JWT_SECRET_SHA256). "
-        "FAIL otherwise; optional REDIS_* unset: WARN."
+        "Every variable of the checklist's backend and frontend `.env.production` templates "
+        "is set for real"
     ),
+    criteria=(
+        "FAIL: a required variable unset or a placeholder: empty, `[...]`, `<...>`, "
+        "`{{...}}`, `YOUR_...`/`your-...`, `...-here`/`..._here`, `xxx`, `***`, `...`, or a "
+        "placeholder word (`changeme`, `password`, `secret`, `todo`, `example`, `test`, "
+        "`dummy`, `placeholder`, `undefined`, …); `NODE_ENV` not `production`; `JWT_SECRET` "
+        "weak: under 64 characters, one short string repeated (`secret`×11), fewer than 16 "
+        "different characters (`a`×64) or under 3 bits of Shannon entropy per character; or "
+        "equal (SHA-256) to `PREFLIGHT_DEV_JWT_SECRET_SHA256`. WARN: optional variables "
+        "(`PREFLIGHT_ENV_OPTIONAL`, default `REDIS_*`) unset; names in `PREFLIGHT_ENV_UNUSED` "
+        "are not checked. PASS names how many variables were checked (observations). "
+        "Evidence: names only, never values"
+    ),
+    anchor="OWASP ASVS (no default or placeholder secrets; secrets with enough entropy)",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlsplit
 
 import httpx
@@ -96,7 +97,9 @@ def run(ctx: CheckContext) -> Result:
     plain = list(dict.fromkeys(plain_url(u, port) for u in urls))
     with http_client(ctx) as client:
         reports = in_parallel(lambda u: _check(client, u, port, deadline), plain)
-    return combine_reports(reports, "URLs")
+    result = combine_reports(reports, "URLs")
+    # each URL asked is one observation
+    return dataclasses.replace(result, observations=max(result.observations, len(reports)))
 
 
 CHECK = Check(
@@ -109,10 +112,13 @@ CHECK = Check(
     blocking=True,
     timeout_s=10.0,
     max_age_s=3600,
-    description=(
-        "For the hosts of FRONTEND_URL and PREFLIGHT_API_URL: GET http://host/ (port "
-        "PREFLIGHT_HTTP_PORT, default 80) must answer 301 or 308 with a Location on https:// "
-        "and the same host, in the first hop. Anything else (200, 302/307, another host, no "
-        "redirect) is FAIL."
+    description=("Plain HTTP is redirected permanently to HTTPS on the same host"),
+    criteria=(
+        "For the hosts of `FRONTEND_URL` and `PREFLIGHT_API_URL`, `GET http://host/` on "
+        "`PREFLIGHT_HTTP_PORT` (default 80). PASS: 301 or 308 with a Location on `https://` "
+        "and the same host, in the first hop (observations: URLs asked). FAIL: anything else "
+        "(no redirect, 302/307, another host, plain HTTP), with what was seen. ERROR: "
+        "unreachable"
     ),
+    anchor="Mozilla HTTP Observatory (redirection test)",
 )

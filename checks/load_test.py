@@ -10,18 +10,25 @@ Two ways to get the figures:
 - a small live test against PREFLIGHT_LOAD_URL, the team's own configured host: GET requests
   over keep-alive connections, bounded by PREFLIGHT_LOAD_REQUESTS (200, at most 5000),
   PREFLIGHT_LOAD_CONCURRENCY (10, at most 100) and PREFLIGHT_LOAD_SECONDS (30, at most 120, and
-  within the check's deadline). Redirects are not followed. A response >= 400 or a failed
-  request is an error (k6's http_req_failed rule). One asyncio event loop drives the
-  connections through h11 (the HTTP/1.1 engine inside httpx): httpx's own per-request work
-  is several times larger, and a load generator's client-side time ends up in the latencies
-  it reports (tests/perf/bench_load_test.py measures this).
+  within the check's deadline). Redirects are not followed. A success needs a 2xx answer
+  (or a status listed in PREFLIGHT_LOAD_OK_STATUSES, for a URL that is meant to redirect):
+  a 3xx, 4xx, 5xx or a failed request is an error, so a target that answers every request
+  with a 302 to its login page fails instead of passing with "0% errors". One asyncio event
+  loop drives the connections through h11 (the HTTP/1.1 engine inside httpx): httpx's own
+  per-request work is several times larger, and a load generator's client-side time ends up
+  in the latencies it reports (tests/perf/bench_load_test.py measures this).
 
 CHECK.active is False on purpose: the runner skips an active check entirely without --active,
 which would also skip the report mode. The live mode's opt-in is enforced here instead: it
 runs only with ctx.allow_active, and answers SKIPPED naming the opt-in otherwise.
 
 Percentiles are exact over the recorded latencies (statistics.quantiles, inclusive method:
-linear interpolation between closest ranks, as k6 does). No samples: UNKNOWN.
+linear interpolation between closest ranks, as k6 does).
+
+Evidence before a PASS: at least PREFLIGHT_LOAD_MIN_SAMPLES requests (default 100; a p95 of
+a handful of requests says little) and an error count (a k6 summary without its
+http_req_failed metric has none). Short of either, a run that met the targets is UNKNOWN; a
+run that missed them is still a FAIL.
 """
 
 from __future__ import annotations
@@ -45,7 +52,9 @@ from checks.base import Check, CheckContext, Result, Status, skipped
 
 DEFAULT_P95_MS = 500.0
 DEFAULT_ERROR_RATE_PERCENT = 0.0
+DEFAULT_MIN_SAMPLES = 100
 LIMITS = {  # setting: (default, cap)
+    "PREFLIGHT_LOAD_MIN_SAMPLES": (DEFAULT_MIN_SAMPLES, 1_000_000),
     "PREFLIGHT_LOAD_REQUESTS": (200, 5000),
     "PREFLIGHT_LOAD_CONCURRENCY": (10, 100),
     "PREFLIGHT_LOAD_SECONDS": (30, 120),
@@ -71,6 +80,7 @@ class LoadStats:
     requests_per_s: float | None = None
     duration_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    errors_measured: bool = True  # False: the report has no error metric (k6 http_req_failed)
 
     @property
     def error_rate_percent(self) -> float:
@@ -91,6 +101,12 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def is_success(code: str, also_ok: frozenset[int] = frozenset()) -> bool:
+    """A 2xx status code (or one listed in also_ok); redirects, client and server errors and
+    transport failures ("Timeout", "ConnectionRefusedError") are not."""
+    return code.isdigit() and (200 <= int(code) < 300 or int(code) in also_ok)
+
+
 def _k6(doc: dict[str, Any], source: str) -> LoadStats:
     metrics = doc["metrics"]
 
@@ -100,6 +116,7 @@ def _k6(doc: dict[str, Any], source: str) -> LoadStats:
         return dict(metric.get("values", metric))
 
     duration = values("http_req_duration")
+    errors_measured = "http_req_failed" in metrics
     failed = values("http_req_failed")
     reqs = values("http_reqs")
     # Rate metrics: "passes" counts true values (here: failed requests), "fails" false ones.
@@ -123,6 +140,7 @@ def _k6(doc: dict[str, Any], source: str) -> LoadStats:
         max_ms=_num(duration.get("max")),
         requests_per_s=_num(reqs.get("rate")),
         extra={"tool": "k6"},
+        errors_measured=errors_measured,
     )
 
 
@@ -138,7 +156,7 @@ def _artillery(doc: dict[str, Any], source: str) -> LoadStats:
             if k.startswith("http.codes.")
         }
         transport = sum(int(v) for k, v in counters.items() if k.startswith("errors."))
-        bad = sum(v for code, v in codes.items() if code.isdigit() and int(code) >= 400)
+        bad = sum(v for code, v in codes.items() if not is_success(code))
         samples = int(counters.get("http.requests") or (sum(codes.values()) + transport))
         rates = aggregate.get("rates") or {}
         return LoadStats(
@@ -156,7 +174,7 @@ def _artillery(doc: dict[str, Any], source: str) -> LoadStats:
     latency = aggregate.get("latency") or {}
     codes = {str(k): int(v) for k, v in (aggregate.get("codes") or {}).items()}
     transport = sum(int(v) for v in (aggregate.get("errors") or {}).values())
-    bad = sum(v for code, v in codes.items() if code.isdigit() and int(code) >= 400)
+    bad = sum(v for code, v in codes.items() if not is_success(code))
     samples = int(aggregate.get("requestsCompleted") or sum(codes.values())) + transport
     return LoadStats(
         source=source,
@@ -326,6 +344,12 @@ async def _load(
     return latencies, outcomes, loop.time() - started
 
 
+def ok_statuses(ctx: CheckContext) -> frozenset[int]:
+    """PREFLIGHT_LOAD_OK_STATUSES: non-2xx status codes the URL is expected to answer."""
+    text = ctx.setting("PREFLIGHT_LOAD_OK_STATUSES") or ""
+    return frozenset(int(p) for p in (q.strip() for q in text.split(",")) if p.isdigit())
+
+
 def run_load(
     ctx: CheckContext, url: str, requests: int, concurrency: int, seconds: float
 ) -> LoadStats:
@@ -337,7 +361,8 @@ def run_load(
         _load(_target(ctx, url), requests, concurrency, seconds)
     )
     samples = sum(outcomes.values())
-    errors = sum(n for s, n in outcomes.items() if not s.isdigit() or int(s) >= 400)
+    also_ok = ok_statuses(ctx)
+    errors = sum(n for s, n in outcomes.items() if not is_success(s, also_ok))
     ordered = sorted(latencies)
     return LoadStats(
         source=url,
@@ -355,6 +380,7 @@ def run_load(
             "concurrency": concurrency,
             "requests_planned": requests,
             "seconds_limit": seconds,
+            "ok_statuses": sorted(also_ok),
         },
     )
 
@@ -402,14 +428,7 @@ def verdict(stats: LoadStats, ctx: CheckContext) -> Result:
     if stats.error_rate_percent > error_target:
         problems.append(
             f"{stats.errors} of {stats.samples} requests failed "
-            f"({stats.error_rate_percent:.2f}%, target {error_target:g}%)"
-        )
-    if stats.p95_ms is None and not problems:
-        return Result(
-            Status.UNKNOWN,
-            f"the load run of {stats.source} reports no response times",
-            evidence,
-            "Use a report with http_req_duration (k6) or http.response_time (Artillery).",
+            f"({stats.error_rate_percent:.2f}%, target {error_target:g}%)" + _redirect_note(stats)
         )
     name = stats.source
     if problems:
@@ -418,13 +437,57 @@ def verdict(stats: LoadStats, ctx: CheckContext) -> Result:
             f"load test of {name}: " + "; ".join(problems),
             evidence,
             "Find the slow or failing endpoints (APM, slow-query log, db_query_plans), fix "
-            "them, and re-run the load test before deploying.",
+            "them, and re-run the load test before deploying. A redirect to a login page "
+            "means the URL needs a public (health) endpoint or a token.",
+            observations=stats.samples,
+        )
+    if stats.p95_ms is None:
+        return Result(
+            Status.UNKNOWN,
+            f"the load run of {stats.source} reports no response times",
+            evidence,
+            "Use a report with http_req_duration (k6) or http.response_time (Artillery).",
+            observations=stats.samples,
+        )
+    if not stats.errors_measured:
+        return Result(
+            Status.UNKNOWN,
+            f"the load run of {name} has no http_req_failed metric: its error rate is unknown "
+            f"(p95 {stats.p95_ms:g} ms over {stats.samples} requests)",
+            evidence,
+            "Export the full k6 summary (`k6 run --summary-export=summary.json`, or "
+            "handleSummary with data.metrics), which includes http_req_failed.",
+            observations=stats.samples,
+        )
+    min_samples = _bounded(ctx, "PREFLIGHT_LOAD_MIN_SAMPLES")
+    evidence["min_samples"] = min_samples
+    if stats.samples < min_samples:
+        return Result(
+            Status.UNKNOWN,
+            f"load test of {name}: only {stats.samples} requests, fewer than the "
+            f"{min_samples} needed to judge p95 and the error rate",
+            evidence,
+            f"Run at least {min_samples} requests (PREFLIGHT_LOAD_REQUESTS, or a longer k6/"
+            "Artillery run); PREFLIGHT_LOAD_MIN_SAMPLES sets the minimum.",
+            observations=stats.samples,
         )
     return Result(
         Status.PASS,
         f"load test of {name}: p95 {stats.p95_ms:g} ms under {p95_target:g} ms and "
         f"{stats.error_rate_percent:g}% errors over {stats.samples} requests",
         evidence,
+        observations=stats.samples,
+    )
+
+
+def _redirect_note(stats: LoadStats) -> str:
+    codes = stats.extra.get("status_codes") or {}
+    redirects = sum(n for code, n in codes.items() if str(code).startswith("3"))
+    if not redirects:
+        return ""
+    return (
+        f", {redirects} of them redirects (3xx: not a success unless "
+        "PREFLIGHT_LOAD_OK_STATUSES lists them)"
     )
 
 
@@ -500,15 +563,28 @@ CHECK = Check(
         "PREFLIGHT_LOAD_REQUESTS",
         "PREFLIGHT_LOAD_CONCURRENCY",
         "PREFLIGHT_LOAD_SECONDS",
+        "PREFLIGHT_LOAD_MIN_SAMPLES",
+        "PREFLIGHT_LOAD_OK_STATUSES",
     ),
     severity="high",
     blocking=True,
     active=False,  # the live mode's opt-in is enforced in run(); see the module docstring
     timeout_s=130.0,
     max_age_s=24 * 3600,
-    description=(
-        "From a k6/Artillery JSON report (PREFLIGHT_LOAD_REPORT) or, opt-in with --active, a "
-        "bounded live run against PREFLIGHT_LOAD_URL: PASS when p95 is under 500 ms and 0% of "
-        "requests fail (the checklist's targets); FAIL otherwise; UNKNOWN with no samples."
+    description=("The checklist's load targets: p95 under 500 ms and 0% errors"),
+    criteria=(
+        "From `PREFLIGHT_LOAD_REPORT` (k6 `--summary-export`/`handleSummary` JSON or "
+        "Artillery `--output` JSON; no opt-in) or a live run against `PREFLIGHT_LOAD_URL` "
+        "(opt-in with `--active`, else SKIPPED): `PREFLIGHT_LOAD_REQUESTS` (default 200, max "
+        "5000), `PREFLIGHT_LOAD_CONCURRENCY` (default 10, max 100), `PREFLIGHT_LOAD_SECONDS` "
+        "(default 30, max 120). A success needs a 2xx (or a status in "
+        "`PREFLIGHT_LOAD_OK_STATUSES`, for a URL meant to redirect): 3xx, 4xx, 5xx and failed "
+        "requests are errors. FAIL: p95 at or above the target or an error rate above it "
+        "(targets from the checklist: `Targets.p95_ms`, `error_rate_percent`), naming "
+        "redirects. PASS: targets met over at least `PREFLIGHT_LOAD_MIN_SAMPLES` requests "
+        "(default 100) with an error count (observations: samples). UNKNOWN: no samples, no "
+        "response times, a k6 summary without `http_req_failed`, or fewer samples than the "
+        "minimum. ERROR: unreadable report"
     ),
+    anchor="k6 thresholds (http_req_duration p(95), http_req_failed)",
 )

@@ -230,7 +230,10 @@ def run(ctx: CheckContext) -> Result:
             evidence,
             "Plan upgrades for the moderate findings (`npm audit fix`); the checklist wants none.",
         )
-    return Result(status, summary, evidence)
+    dependencies = sum(a.dependencies for a in audits if isinstance(a.dependencies, int))
+    if dependencies:
+        summary += f" ({dependencies} dependencies)"
+    return Result(status, summary, evidence, observations=len(audits))
 
 
 CHECK = Check(
@@ -243,10 +246,14 @@ CHECK = Check(
     blocking=True,
     timeout_s=120.0,
     max_age_s=24 * 3600,
-    description=(
-        "`npm audit --json` in each of PREFLIGHT_NPM_DIRS, or saved reports in "
-        "PREFLIGHT_NPM_AUDIT_REPORT (npm 6 and 7+ formats). FAIL on high or critical, WARN on "
-        "moderate, PASS with counts otherwise; ERROR when npm could not audit (no lockfile, "
-        "no network, endpoint error, output not JSON)."
+    description=("`npm audit` finds no high or critical vulnerability"),
+    criteria=(
+        "`npm audit --json` in each of `PREFLIGHT_NPM_DIRS` (with `PREFLIGHT_NPM_BIN`, "
+        "default `npm` on PATH), or saved reports in `PREFLIGHT_NPM_AUDIT_REPORT` "
+        "(comma-separated; npm 6 and 7+ formats). FAIL: high or critical; WARN: moderate; "
+        "PASS: low/info only, with counts and the projects audited (observations: "
+        "projects/reports). ERROR when npm could not audit (an `error` object: no lockfile, "
+        "no network, endpoint down; or output that is not JSON)"
     ),
+    anchor="npm audit --audit-level=high",
 )

@@ -1,7 +1,18 @@
-"""A bounded burst against one endpoint shows a rate limiter at work (opt-in: sends traffic)."""
+"""A bounded burst against one endpoint shows a rate limiter at work (opt-in: sends traffic).
+
+Only a limiter seen limiting is evidence: a 429 after the endpoint has answered some
+requests successfully (2xx). Everything else says what was seen and why it proves nothing:
+- headers that advertise a limit (`X-RateLimit-Limit: 100000`) on answers that were never
+  limited are a promise, not a limiter: UNKNOWN, naming the advertised limit and the burst;
+- an endpoint that never answers 2xx (down: 503 + Retry-After on every request; or every
+  request refused with 429 from the first) cannot show a limiter at work: UNKNOWN;
+- 503 after successes (nginx `limit_req`'s default status, or an overloaded server): WARN;
+- all requests answered 2xx without a 429 or limit headers: FAIL.
+"""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -18,6 +29,26 @@ DEFAULT_SECONDS = 10.0
 MAX_REQUESTS = 500
 MAX_SECONDS = 60.0
 WORKERS = 10  # enough parallelism to look like a burst, few enough to stay polite
+
+
+_LIMIT_IN_FIELD = re.compile(r"(?:^|[;,\s])limit=(\d+)")  # `RateLimit: limit=100, ...`
+_LEADING_NUMBER = re.compile(r"^\s*(\d+)")  # `X-RateLimit-Limit: 100`, `100;w=60`
+
+
+def advertised_limit(headers: dict[str, str]) -> int | None:
+    """The request limit the headers advertise (the smallest, when several), or None."""
+    limits: list[int] = []
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in ("ratelimit-limit", "x-ratelimit-limit", "ratelimit-policy"):
+            match = _LEADING_NUMBER.match(value)
+        elif lowered == "ratelimit":
+            match = _LIMIT_IN_FIELD.search(value)
+        else:
+            continue
+        if match:
+            limits.append(int(match.group(1)))
+    return min(limits) if limits else None
 
 
 class BurstSettingError(Exception):
@@ -144,22 +175,38 @@ def run(ctx: CheckContext) -> Result:
         "statuses": {str(k): v for k, v in sorted(burst.statuses.items())},
     }
     answered = sum(burst.statuses.values())
-    if burst.first_429 is not None:
+    ok = sum(n for code, n in burst.statuses.items() if 200 <= code < 300)
+    codes = ", ".join(f"{n}× {code}" for code, n in sorted(burst.statuses.items()))
+    if burst.first_429 is not None and ok:
         seen = limit_headers(burst.first_429.headers)
         evidence["limit_headers"] = seen
         if seen:
             return Result(
                 Status.PASS,
-                f"{url} answered 429 after {answered} requests, with {', '.join(sorted(seen))}",
+                f"{url} answered 429 after {ok} successful of {answered} requests, with "
+                f"{', '.join(sorted(seen))}",
                 evidence=evidence,
+                observations=answered,
             )
         return Result(
             Status.WARN,
-            f"{url} answered 429 after {answered} requests but without Retry-After or "
-            "RateLimit headers",
+            f"{url} answered 429 after {ok} successful of {answered} requests but without "
+            "Retry-After or RateLimit headers",
             evidence=evidence,
             remediation="Send Retry-After (and RateLimit-* headers) with 429 so clients "
             "know when to retry (express-rate-limit: standardHeaders: true).",
+            observations=answered,
+        )
+    if burst.first_429 is not None:
+        evidence["limit_headers"] = limit_headers(burst.first_429.headers)
+        return Result(
+            Status.UNKNOWN,
+            f"{url} answered 429 before any request succeeded ({codes}): that is an endpoint "
+            "refusing everything, or a limit already used up, not a limiter seen at work",
+            evidence=evidence,
+            remediation="Point PREFLIGHT_RATE_LIMIT_URL at an endpoint that answers 2xx, and "
+            "run the check again once its limit has reset.",
+            observations=answered,
         )
     if burst.cut_off:
         evidence["unanswered_at_window_end"] = burst.cut_off
@@ -173,13 +220,51 @@ def run(ctx: CheckContext) -> Result:
             remediation="Check that the endpoint is up; a limiter that drops connections "
             "instead of answering 429 also ends up here.",
         )
+    if ok == 0:
+        return Result(
+            Status.UNKNOWN,
+            f"{url} answered none of {answered} requests successfully ({codes}): the endpoint "
+            "is down or refusing, so no rate limiter could be observed",
+            evidence=evidence,
+            remediation="Make the endpoint answer (api_health), or point "
+            "PREFLIGHT_RATE_LIMIT_URL at one that does, then run the burst again.",
+            observations=answered,
+        )
+    unavailable = burst.statuses.get(503, 0)
+    if unavailable:
+        return Result(
+            Status.WARN,
+            f"{url} answered 503 (not 429) to {unavailable} of {answered} requests after "
+            f"{ok} successes: nginx limit_req's default status, or an overloaded server",
+            evidence=evidence,
+            remediation="If this is the limiter, make it answer 429 (nginx: limit_req_status "
+            "429); if not, find out why the endpoint fails under a small burst.",
+            observations=answered,
+        )
     if burst.advertised:
         evidence["limit_headers"] = burst.advertised
+        limit = advertised_limit(burst.advertised)
+        evidence["advertised_limit"] = limit
+        if limit is not None and ok > limit:
+            claim = (
+                f"advertises a limit of {limit} yet answered {ok} requests in {elapsed:.1f} s "
+                "without a 429 (unless its window is shorter than the burst, it does not "
+                "enforce it)"
+            )
+        else:
+            shown = ", ".join(f"{k}: {v}" for k, v in sorted(burst.advertised.items()))
+            claim = (
+                f"advertises a limit ({shown}) that {answered} requests did not reach: a "
+                "header is a promise, not a limiter seen limiting"
+            )
         return Result(
-            Status.PASS,
-            f"{url} advertises a rate limit ({', '.join(sorted(burst.advertised))}) that "
-            f"{answered} requests did not reach",
+            Status.UNKNOWN,
+            f"{url} {claim}",
             evidence=evidence,
+            remediation="Raise PREFLIGHT_RATE_LIMIT_REQUESTS above the advertised limit (max "
+            f"{MAX_REQUESTS}), or point PREFLIGHT_RATE_LIMIT_URL at a stricter endpoint "
+            "(login), so a 429 can actually be seen.",
+            observations=answered,
         )
     return Result(
         Status.FAIL,
@@ -188,6 +273,7 @@ def run(ctx: CheckContext) -> Result:
         evidence=evidence,
         remediation="Configure rate limiting on every endpoint (e.g. express-rate-limit "
         "with standardHeaders: true, or a WAF/load balancer rule).",
+        observations=answered,
     )
 
 
@@ -209,12 +295,19 @@ CHECK = Check(
     active=True,
     timeout_s=MAX_SECONDS + 10,
     max_age_s=24 * 3600,
-    description=(
-        "Opt-in (sends traffic): up to PREFLIGHT_RATE_LIMIT_REQUESTS (default "
-        f"{DEFAULT_REQUESTS}, max {MAX_REQUESTS}) GETs within PREFLIGHT_RATE_LIMIT_SECONDS "
-        f"(default {DEFAULT_SECONDS:g}, max {MAX_SECONDS:g}) to PREFLIGHT_RATE_LIMIT_URL "
-        "(default: the api_health URL), stopping at the first 429. PASS on 429 with "
-        "Retry-After or RateLimit/X-RateLimit headers (or such headers advertising a limit "
-        "the burst did not reach); WARN on 429 without them; FAIL when no request is limited."
+    description=("A bounded burst against one endpoint meets a rate limiter (active: opt-in)"),
+    criteria=(
+        "Up to `PREFLIGHT_RATE_LIMIT_REQUESTS` (default 50, max 500) GETs within "
+        "`PREFLIGHT_RATE_LIMIT_SECONDS` (default 10, max 60) to `PREFLIGHT_RATE_LIMIT_URL` "
+        "(default: the `api_health` URL; `PREFLIGHT_API_TOKEN` sent only to the API's own "
+        "origin), stopping at the first 429. PASS: a 429 after at least one 2xx, with "
+        "`Retry-After` or `RateLimit`/`RateLimit-*`/`X-RateLimit-*` headers (observations: "
+        "requests answered). WARN: such a 429 without them; 503 after successes (nginx "
+        "`limit_req`'s default status, or overload). UNKNOWN: limit headers advertising a "
+        "limit the burst did not reach, or exceeded without a 429 (a header is a promise, not "
+        "a limiter seen limiting); no 2xx at all (the endpoint is down, e.g. 503 + "
+        "Retry-After on every request); 429 from the first request. FAIL: every request "
+        "answered 2xx without a 429 or limit headers. ERROR: connection failures"
     ),
+    anchor="RFC 6585 (429 Too Many Requests) and the IETF RateLimit header fields draft",
 )

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import checks
 from checks.base import Check
 
-_MACHINERY = frozenset({"base", "registry", "runner", "redact"})
+_MACHINERY = frozenset({"base", "registry", "runner", "redact", "docs"})
 
 
 class CheckRegistryError(Exception):
@@ -26,17 +26,21 @@ _discovered: dict[str, Check] | None = None
 _extra: dict[str, Check] = {}
 
 
-def _discover() -> dict[str, Check]:
+def discover(package: str = "checks", path: Sequence[str] | None = None) -> dict[str, Check]:
+    """The checks of one package (default: checks/), by id. The start-up rules: a module's
+    CHECK is a Check, its id equals the module name, and no two modules share an id;
+    CheckRegistryError otherwise. path is the package's directories (its __path__)."""
+    search = list(path) if path is not None else list(importlib.import_module(package).__path__)
     found: dict[str, Check] = {}
-    for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
+    for info in sorted(pkgutil.iter_modules(search), key=lambda m: m.name):
         if info.name.startswith("_") or info.name in _MACHINERY or info.ispkg:
             continue
-        module = importlib.import_module(f"checks.{info.name}")
+        module = importlib.import_module(f"{package}.{info.name}")
         check = getattr(module, "CHECK", None)
         if check is None:
             continue
         if not isinstance(check, Check):
-            raise CheckRegistryError(f"checks.{info.name}.CHECK is not a Check")
+            raise CheckRegistryError(f"{package}.{info.name}.CHECK is not a Check")
         if check.id != info.name:
             raise CheckRegistryError(
                 f"check id {check.id!r} differs from its module name {info.name!r}"
@@ -52,7 +56,7 @@ def all_checks() -> dict[str, Check]:
     global _discovered
     with _lock:
         if _discovered is None:
-            _discovered = _discover()
+            _discovered = discover("checks", checks.__path__)
         merged = {**_discovered, **_extra}
     return dict(sorted(merged.items()))
 

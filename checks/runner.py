@@ -26,10 +26,26 @@ class ResultSink(Protocol):
     def save_result(self, result: Result) -> None: ...
 
 
+def no_pass_without_evidence(result: Result) -> Result:
+    """A PASS that observed nothing (observations < 1) becomes UNKNOWN: "nothing wrong in
+    nothing seen" is not evidence. The check's own summary is kept after the reason."""
+    if result.status is not Status.PASS or result.observations >= 1:
+        return result
+    return dataclasses.replace(
+        result,
+        status=Status.UNKNOWN,
+        summary=f"observed nothing (0 observations), so it cannot pass: {result.summary}",
+        remediation=result.remediation
+        or "The check reported no observation (files scanned, requests sent, records read): "
+        "check its settings and target.",
+    )
+
+
 def _finish(
     check: Check, result: Result, started: tuple[float, datetime], redactor: Redactor
 ) -> Result:
     duration_ms = int((time.monotonic() - started[0]) * 1000)
+    result = no_pass_without_evidence(result)
     return dataclasses.replace(
         result,
         check_id=check.id,

@@ -11,7 +11,8 @@ document) line by line for:
 - shapes that are secrets wherever they are: AWS access key ids, Slack tokens and webhooks,
   GitHub/npm/SendGrid/Stripe tokens, JWTs, PEM private keys.
 
-Not secrets (placeholders and references): `$VAR`, `${VAR}`, `"$VAR"`, `$(cmd)`, anything in
+Not secrets (placeholders and references): `$VAR`, `${VAR}`, `"$VAR"` wholly (a `$` followed
+by anything else, `$uperS3cret!2024`, is a value), `$(cmd)`, anything in
 `[...]`, `<...>` or `{{...}}`, `YOUR_...`, `***`/`xxx`, the bare words password/secret/token,
 code references (`process.env.X`, `os.environ[...]`, `config.get(...)`), and, in the
 key/value form, a value containing spaces: that is prose ("Password: kept in the secrets
@@ -23,6 +24,11 @@ value's SHA-256, so a finding can be discussed and allowlisted (PREFLIGHT_SECRET
 comma-separated fingerprints) without anyone seeing the value. Bounded: binary files, files
 over 5 MB and .git/node_modules/.venv (and similar) directories are skipped, and the scan stops
 at the check's deadline (UNKNOWN if it found nothing by then).
+
+Symbolic links are followed, to files and to directories: Kubernetes mounts secrets as
+symlinks (`password -> ..data/password`, `..data -> ..2025_01_01_00_00_00.123`). Each real
+file is scanned once (the first path that reaches it is the one reported) and each real
+directory walked once, so a link loop ends. No file scanned at all is UNKNOWN, not PASS.
 """
 
 from __future__ import annotations
@@ -121,7 +127,9 @@ _PRIVATE_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY( BLOCK)?----
 
 _PLACEHOLDER = re.compile(
     r"""^(?:
-        \$.*                                # $VAR ${VAR} $(command): a shell expansion
+        \$[A-Za-z_][A-Za-z0-9_]*            # $VAR, wholly: `$uperS3cret!2024` is a password
+      | \$\{[^{}$]*\}                        # ${VAR}, ${VAR:-default}, wholly
+      | \$\(.*                               # $(command): a command substitution
       | \[.* | <.* | \{\{.* | %\(.*\)s | %s   # [...], <...>, {{...}} (cut at a space too)
       | (?:your|example|sample|dummy|placeholder)[_-].*
       | \*+ | x{3,} | \.{3,} | …
@@ -267,28 +275,68 @@ def _is_binary(path: Path) -> bool:
         return b"\0" in f.read(8192)
 
 
-def _files(root: Path) -> Iterator[Path]:
-    if root.is_file():
+def _walk_order(name: str) -> tuple[bool, str]:
+    # Kubernetes' `..data`/`..2025_…` directories after the names that link into them, so
+    # a finding is reported at `mount/password`, the path people know.
+    return (name.startswith("."), name)
+
+
+def _files(root: Path, walked: set[str]) -> Iterator[Path]:
+    """Files under root, following symlinks; walked holds the real directories already
+    walked (shared across roots), which ends link loops and repeated mounts."""
+    if not root.is_dir():
         yield root
         return
-    for directory, subdirs, names in os.walk(root):
-        subdirs[:] = sorted(d for d in subdirs if d not in SKIP_DIRS)
-        for name in sorted(names):
+    for directory, subdirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in walked:
+            subdirs[:] = []
+            continue
+        walked.add(real)
+        subdirs[:] = sorted(
+            (
+                d
+                for d in subdirs
+                if d not in SKIP_DIRS and os.path.realpath(os.path.join(directory, d)) not in walked
+            ),
+            key=_walk_order,
+        )
+        for name in sorted(names, key=_walk_order):
             yield Path(directory) / name
 
 
 def scan_paths(
     roots: list[Path], deadline: float | None = None
 ) -> tuple[list[Finding], dict[str, int], bool]:
-    """(findings, counters, complete) for files under roots."""
+    """(findings, counters, complete) for files under roots. Symlinks are followed; each
+    real file is scanned once."""
     findings: list[Finding] = []
-    counts = {"files_scanned": 0, "skipped_binary": 0, "skipped_large": 0, "unreadable": 0}
+    counts = {
+        "files_scanned": 0,
+        "symlinks_followed": 0,
+        "duplicates": 0,
+        "broken_links": 0,
+        "skipped_binary": 0,
+        "skipped_large": 0,
+        "unreadable": 0,
+    }
+    walked: set[str] = set()
+    scanned: set[str] = set()
     for root in roots:
-        for path in _files(root):
+        for path in _files(root, walked):
             if deadline is not None and time.monotonic() > deadline:
                 return findings, counts, False
-            if path.is_symlink() or not path.is_file():
+            link = path.is_symlink()
+            if link and not path.exists():
+                counts["broken_links"] += 1
                 continue
+            if not path.is_file():  # sockets, fifos, devices
+                continue
+            real = os.path.realpath(path)
+            if real in scanned:
+                counts["duplicates"] += 1
+                continue
+            scanned.add(real)
             try:
                 if path.stat().st_size > MAX_FILE_BYTES:
                     counts["skipped_large"] += 1
@@ -301,6 +349,8 @@ def scan_paths(
                 counts["unreadable"] += 1
                 continue
             counts["files_scanned"] += 1
+            if link or os.path.realpath(path.parent) != os.path.abspath(path.parent):
+                counts["symlinks_followed"] += 1
             findings.extend(scan_lines(text.splitlines(), str(path), is_source_code(path)))
     return findings, counts, True
 
@@ -358,10 +408,22 @@ def run(ctx: CheckContext) -> Result:
             evidence,
             "Narrow PREFLIGHT_SCAN_PATHS to the documents and config directories that matter.",
         )
+    if counts["files_scanned"] == 0:
+        skipped = {k: v for k, v in counts.items() if v and k != "files_scanned"}
+        why = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in skipped.items()) or "empty"
+        return Result(
+            Status.UNKNOWN,
+            f"no file could be scanned for secrets under {', '.join(str(r) for r in roots)} "
+            f"({why})",
+            evidence,
+            "Point PREFLIGHT_SCAN_PATHS at the documents and config files to scan (text files; "
+            "symlinks are followed).",
+        )
     return Result(
         Status.PASS,
-        f"no plaintext credentials in {scanned} under {', '.join(str(r) for r in roots)}",
+        f"no plaintext credentials in {scanned} scanned under {', '.join(str(r) for r in roots)}",
         evidence,
+        observations=counts["files_scanned"],
     )
 
 
@@ -375,10 +437,21 @@ CHECK = Check(
     blocking=True,
     timeout_s=30.0,
     max_age_s=3600,
-    description=(
-        "Scans PREFLIGHT_SCAN_PATHS (default: the checklist) for plaintext credentials: "
-        "*PASSWORD=/*TOKEN=/*SECRET= assignments, `Password: value` fields, user:password@ "
-        "URLs, AWS keys, Slack tokens, private keys (placeholders like $VAR, [...], YOUR_... "
-        "are fine). FAIL on any finding not allowlisted by fingerprint."
+    description=("No plaintext credential in the shared documents and config"),
+    criteria=(
+        "Scans `PREFLIGHT_SCAN_PATHS` (comma-separated files/directories; default the "
+        "checklist), following symlinks (Kubernetes secret mounts; loops ended, each real "
+        "file once). FAIL on any finding not allowlisted (`PREFLIGHT_SECRETS_ALLOWLIST`, "
+        "comma-separated fingerprints): `*PASSWORD=`/`*TOKEN=`/`*SECRET=` assignments, "
+        "`Password: value` fields (Markdown prose and lists, YAML, JSON), `user:password@` "
+        "URLs, Bearer tokens, AWS keys, Slack/GitHub/npm/SendGrid/Stripe tokens, JWTs, "
+        "private keys; at least every line detect-secrets' default plugins flag. Placeholders "
+        "(`$VAR`, `${VAR}` and `$(cmd)` wholly, `[...]`, `<...>`, `YOUR_...`, `***`) and "
+        "prose (a value with spaces) are not secrets; `$uperS3cret!2024` is. PASS names the "
+        "files scanned (observations: files scanned). UNKNOWN: no file scanned (empty "
+        "directory, only binaries) or the time limit hit first. Evidence: `{file, line, kind, "
+        "fingerprint}` (sha256 prefix), never the value. Skips binaries, files over 5 MB, "
+        "`.git`/`node_modules`/`.venv`"
     ),
+    anchor="detect-secrets (default plugins, as a floor)",
 )

@@ -11,12 +11,24 @@ with a numeric project id. Evidence shows host and project id, never the key.
 With PREFLIGHT_SENTRY_TEST_EVENT=true and active checks allowed, one info-level event is sent
 to the DSN's envelope endpoint (`/api/{project_id}/envelope/`), authenticated with the
 X-Sentry-Auth header, to the DSN's own host only.
+
+Syntax alone is never a PASS. Only Sentry accepting that test event proves the DSN works
+(key active, project accepting events). Before it:
+- a plain `http://` DSN is a FAIL: Sentry's ingest is https-only, and over http the key and
+  every event (stack traces, request data) would cross the network in clear text;
+- a host that does not resolve is a FAIL (a typo, or a self-hosted Sentry that is gone);
+- without a test event, the DSN's host is asked for `/` (no event, no key): a well-formed
+  https DSN whose host resolves and answers is UNKNOWN, naming what was verified and that
+  the key and project were not; unreachable is ERROR;
+- a test event requested without --active is UNKNOWN ("requested but not sent"), with
+  nothing sent at all.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -87,6 +99,22 @@ def parse_dsn(value: str) -> Dsn:
     return Dsn(parts.scheme, parts.username, parts.hostname, port, prefix, project)
 
 
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses host resolves to; OSError (socket.gaierror) when it does not."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _probe(ctx: CheckContext, dsn: Dsn) -> tuple[int | None, str | None]:
+    """(HTTP status of GET origin/, None) or (None, error): is the host answering at all.
+    No event and no key are sent."""
+    try:
+        with _net.http_client(ctx) as client:
+            return client.get(dsn.origin + "/").status_code, None
+    except httpx.HTTPError as exc:
+        return None, _net.describe_error(exc)
+
+
 def _send_test_event(ctx: CheckContext, dsn: Dsn) -> tuple[Status, str, dict[str, object]]:
     event_id = uuid.uuid4().hex
     now = datetime.now(UTC)
@@ -130,7 +158,12 @@ def _send_test_event(ctx: CheckContext, dsn: Dsn) -> tuple[Status, str, dict[str
         )
     info["http_status"] = response.status_code
     if 200 <= response.status_code < 300:
-        return Status.PASS, f"Sentry at {dsn.host} accepted test event {event_id}", info
+        return (
+            Status.PASS,
+            f"Sentry at {dsn.host} accepted test event {event_id} "
+            f"(HTTP {response.status_code}) for project {dsn.project_id}",
+            info,
+        )
     if response.status_code in {401, 403}:
         return (
             Status.FAIL,
@@ -175,21 +208,71 @@ def run(ctx: CheckContext) -> Result:
             "https://<key>@<org>.ingest.sentry.io/<project id>.",
         )
     evidence: dict[str, object] = {"configured": True, "valid": True, **dsn.describe()}
-    well_formed = f"SENTRY_DSN points at project {dsn.project_id} on {dsn.host}"
+    project = f"Sentry project {dsn.project_id} on {dsn.host}"
     if dsn.scheme != "https":
-        evidence["warning"] = "plain http"
+        return Result(
+            Status.FAIL,
+            f"SENTRY_DSN for {project} uses plain http: the key and every event would cross "
+            "the network unencrypted",
+            evidence,
+            "Use the https DSN from Sentry (Settings > Client Keys); a self-hosted Sentry "
+            "must be served over TLS.",
+            observations=1,
+        )
+    port = dsn.port or 443
+    try:
+        addresses = resolve(dsn.host, port)
+    except (OSError, UnicodeError) as exc:
+        evidence["resolves"] = False
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Result(
+            Status.FAIL,
+            f"SENTRY_DSN host {dsn.host} does not resolve ({reason}): no event would arrive",
+            evidence,
+            "Copy the DSN again from Sentry (Settings > Client Keys); for a self-hosted "
+            "Sentry, check its DNS record.",
+            observations=1,
+        )
+    evidence["resolves"] = True
+    evidence["addresses"] = len(addresses)
+    verified = f"well formed, https, {dsn.host} resolves"
+    if ctx.flag("PREFLIGHT_SENTRY_TEST_EVENT") and not ctx.allow_active:
+        evidence["test_event"] = "requested but not sent: active checks not allowed"
+        return Result(
+            Status.UNKNOWN,
+            f"SENTRY_DSN for {project}: test event requested but not sent: run with --active "
+            f"(verified only: {verified})",
+            evidence,
+            "Run `preflight check sentry_dsn --active` (or `/preflight check sentry_dsn "
+            "active`) so Sentry can accept the test event.",
+            observations=1,
+        )
     if not ctx.flag("PREFLIGHT_SENTRY_TEST_EVENT"):
         evidence["test_event"] = "not requested"
-        return Result(Status.PASS, well_formed, evidence)
-    if not ctx.allow_active:
-        evidence["test_event"] = "not sent: active checks not allowed"
+        status_code, error = _probe(ctx, dsn)
+        if error is not None:
+            evidence["probe_error"] = error
+            return Result(
+                Status.ERROR,
+                f"SENTRY_DSN host {dsn.host} resolves but does not answer: {error}",
+                evidence,
+                "Check that this machine can reach the DSN's host over HTTPS.",
+                observations=1,
+            )
+        evidence["probe_status"] = status_code
         return Result(
-            Status.PASS,
-            f"{well_formed} (test event not sent: needs --active)",
+            Status.UNKNOWN,
+            f"SENTRY_DSN for {project} is {verified} and answers HTTPS (HTTP {status_code}), "
+            "but no event was sent, so the key and project are not verified",
             evidence,
+            "Set PREFLIGHT_SENTRY_TEST_EVENT=true and run with --active: only an event "
+            "Sentry accepts proves the DSN works.",
+            observations=1,
         )
     status, summary, info = _send_test_event(ctx, dsn)
     evidence["test_event"] = info
+    if status is Status.PASS:
+        return Result(status, summary, evidence, observations=1)
     remediation = ""
     if status is Status.FAIL:
         remediation = (
@@ -211,9 +294,19 @@ CHECK = Check(
     blocking=True,
     timeout_s=15.0,
     max_age_s=6 * 3600,
-    description=(
-        "SENTRY_DSN set (unset or placeholder: FAIL) and well formed: http(s), public key, "
-        "host, numeric project id. Opt-in (PREFLIGHT_SENTRY_TEST_EVENT=true with --active): "
-        "one test event to the DSN's envelope endpoint must be accepted (2xx)."
+    description=("Error tracking is wired: Sentry accepts an event sent with `SENTRY_DSN`"),
+    criteria=(
+        "FAIL: unset (required by the checklist's template; mark the Sentry items not "
+        "applicable if another tracker was chosen), placeholder, malformed (scheme, public "
+        "key, host, numeric project id), plain `http://` (Sentry ingests over https only; the "
+        "key and events would travel in clear text), or a host that does not resolve. PASS "
+        "only when Sentry accepts a test event (`PREFLIGHT_SENTRY_TEST_EVENT=true` with "
+        "`--active`: one info event to `/api/<project>/envelope/` with `X-Sentry-Auth`; 2xx; "
+        "observations: 1 event). Test event: 401/403 and other errors FAIL, 429 WARN, "
+        "unreachable ERROR. UNKNOWN: test event requested without `--active` (nothing sent), "
+        "or not requested: the summary names what was verified (well formed, https, resolves, "
+        "the host answers `GET /`) and that the key and project were not. Evidence: host and "
+        "project id, never the key"
     ),
+    anchor="Sentry DSN and envelope endpoint (develop.sentry.dev)",
 )

@@ -62,6 +62,7 @@ def test_dump_verified_and_removed(
     assert result.evidence["size_bytes"] > 10_000
     assert result.evidence["toc_entries"] > 0
     assert result.evidence["tables"] >= 1
+    assert result.observations == result.evidence["toc_entries"]
     assert result.evidence["dump_ms"] >= 0
     assert list(private_tmp.glob("preflight-dump-*")) == []
     recorded = recording_pg_dump.read_text()

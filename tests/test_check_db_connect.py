@@ -24,6 +24,7 @@ def test_ssl_cluster_verified_connection_passes(pg_ssl: PgCluster) -> None:
     assert result.evidence["sslmode"] == "verify-full"
     assert result.evidence["ssl_in_use"] is True
     assert "PostgreSQL" in result.summary and "tpedb" in result.summary
+    assert result.observations == 1
 
 
 def test_plain_cluster_connects_without_ssl(pg_plain: PgCluster) -> None:

@@ -20,6 +20,7 @@ def test_tuned_server_passes(pg_tuned: PgCluster) -> None:
     assert result.evidence["log_min_duration_statement_ms"] == 500
     pss = result.evidence["pg_stat_statements"]
     assert pss["created"] and pss["queryable"] and pss["preloaded"]
+    assert result.observations == 3
     conns = result.evidence["connections"]
     assert conns["used"] >= 1
     assert conns["max_connections"] == 100

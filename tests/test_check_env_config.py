@@ -144,3 +144,81 @@ def test_templates_from_the_loaded_checklist() -> None:
 )
 def test_placeholders(value: str | None, placeholder: bool) -> None:
     assert env_config.is_placeholder(value) is placeholder
+
+
+# --- placeholders people really leave, and weak JWT secrets (issue 10) ----------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "changeme",
+        "CHANGE_ME",
+        "your-secret-here",
+        "your_api_key_here",
+        "put-the-key-here",
+        "xxx",
+        "XXXXXXXX",
+        "***",
+        "...",
+        "password",
+        "secret",
+        "TODO",
+        "example",
+        "test",
+        "dummy",
+        "placeholder",
+        "undefined",
+        "{{ sendgrid_api_key }}",
+        "'changeme'",
+    ],
+)
+def test_common_placeholders_are_not_values(value: str) -> None:
+    assert env_config.is_placeholder(value)
+    # EMAIL_FROM: the runner's redactor masks the values of secret-named variables wherever
+    # they appear, and "placeholder" is also a word of this check's own evidence.
+    result = check({**GOOD, "EMAIL_FROM": value})
+    assert result.status is Status.FAIL
+    assert result.evidence["placeholders"] == ["EMAIL_FROM"]
+    assert "EMAIL_FROM" in result.summary
+
+
+@pytest.mark.parametrize(
+    "value", ["info", "true", "7d", "5000", "tpedb", "https://tpx.power100.io", "noreply@x.io"]
+)
+def test_real_values_are_not_placeholders(value: str) -> None:
+    assert not env_config.is_placeholder(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("secret" * 11, "one short string repeated"),
+        ("a" * 64, "0.0 bits of entropy"),
+        ("0123456789abcdef" * 4, "one short string repeated"),
+        ("ab" * 40, "only 2 different characters"),
+        ("secret" * 10 + "sec", "bits of entropy per character"),
+    ],
+)
+def test_long_but_weak_jwt_secrets_fail(value: str, reason: str) -> None:
+    assert len(value) >= 63
+    result = check({**GOOD, "JWT_SECRET": value})
+    assert result.status is Status.FAIL, result.summary
+    assert "JWT_SECRET is weak" in result.summary and reason in result.summary
+    assert value not in result_text(result)
+    assert result.evidence["jwt_secret"]["random_looking"] is False
+
+
+def test_a_random_hex_jwt_secret_is_strong() -> None:
+    value = hashlib.sha256(b"preflight-test-not-a-real-secret").hexdigest()  # 64 hex digits
+    result = check({**GOOD, "JWT_SECRET": value})
+    assert result.status is Status.PASS, result.summary
+    assert result.evidence["jwt_secret"]["entropy_bits_per_char"] >= 3.0
+    assert value not in result_text(result)
+
+
+def test_pass_names_how_many_variables_it_checked() -> None:
+    result = check(GOOD)
+    assert result.status is Status.PASS
+    assert result.observations == 25
+    assert "all 25 template variables are set" in result.summary

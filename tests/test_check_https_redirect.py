@@ -29,6 +29,7 @@ def test_pass_on_a_permanent_redirect_to_https_on_the_same_host(http_app, status
     assert result.summary == f"{target} redirects with {status} to https://127.0.0.1/"
     assert result.evidence["targets"][target]["status"] == status
     assert [r.path for r in app.requests] == ["/"]  # one request: the first hop only
+    assert result.observations == 1
 
 
 def test_both_hosts_are_checked(http_app) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import replace
@@ -113,9 +114,9 @@ def test_live_fast_server_passes(load_http_server: Callable[..., LoadServer]) ->
 
 def test_live_server_closing_each_connection(load_http_server: Callable[..., LoadServer]) -> None:
     server = load_http_server(close_connections=True)
-    result = run_one(load_test.CHECK, live(server, PREFLIGHT_LOAD_REQUESTS="30"))
+    result = run_one(load_test.CHECK, live(server, PREFLIGHT_LOAD_REQUESTS="100"))
     assert result.status is Status.PASS, result.evidence
-    assert result.evidence["status_codes"] == {"200": 30}
+    assert result.evidence["status_codes"] == {"200": 100}
 
 
 def test_live_errors_fail(load_http_server: Callable[..., LoadServer]) -> None:
@@ -190,6 +191,7 @@ def test_live_https_with_the_ca_bundle(
         env={
             "PREFLIGHT_LOAD_URL": server.url("/", scheme="https", host="localhost"),
             "PREFLIGHT_LOAD_REQUESTS": "20",
+            "PREFLIGHT_LOAD_MIN_SAMPLES": "20",
             "PREFLIGHT_CA_BUNDLE": load_ca_bundle,
         },
         allow_active=True,
@@ -230,3 +232,108 @@ def test_percentile_is_exact(n: int) -> None:
     else:
         assert p95 == statistics.quantiles(values, n=100, method="inclusive")[94]
         assert values[0] <= p95 <= values[-1]
+
+
+# --- no PASS without evidence (issue 10) ----------------------------------------------------
+
+
+def test_a_target_redirecting_every_request_to_login_fails(
+    load_http_server: Callable[..., LoadServer],
+) -> None:
+    server = load_http_server(status=302)
+    result = run_one(load_test.CHECK, live(server, PREFLIGHT_LOAD_REQUESTS="200"))
+    assert result.status is Status.FAIL, result.summary
+    assert result.evidence["status_codes"] == {"302": 200}
+    assert "200 of 200 requests failed (100.00%" in result.summary
+    assert "200 of them redirects (3xx" in result.summary
+    assert result.observations == 200
+
+
+def test_expected_redirects_can_be_listed(load_http_server: Callable[..., LoadServer]) -> None:
+    server = load_http_server(status=302)
+    ctx = live(server, PREFLIGHT_LOAD_REQUESTS="100", PREFLIGHT_LOAD_OK_STATUSES="301, 302")
+    result = run_one(load_test.CHECK, ctx)
+    assert result.status is Status.PASS, result.summary
+    assert result.evidence["ok_statuses"] == [301, 302]
+
+
+@pytest.mark.parametrize("status", [201, 202])
+def test_any_2xx_is_a_success(load_http_server: Callable[..., LoadServer], status: int) -> None:
+    server = load_http_server(status=status)
+    result = run_one(load_test.CHECK, live(server, PREFLIGHT_LOAD_REQUESTS="100"))
+    assert result.status is Status.PASS, result.summary
+    assert result.observations == 100
+    assert "over 100 requests" in result.summary
+
+
+def test_too_few_live_samples_is_unknown(load_http_server: Callable[..., LoadServer]) -> None:
+    server = load_http_server()
+    result = run_one(load_test.CHECK, live(server, PREFLIGHT_LOAD_REQUESTS="30"))
+    assert result.status is Status.UNKNOWN
+    assert "only 30 requests, fewer than the 100 needed" in result.summary
+    assert result.evidence["min_samples"] == 100
+
+
+def _k6_report(tmp_path: Path, metrics: dict[str, object]) -> CheckContext:
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps({"metrics": metrics}))
+    return CheckContext(env={"PREFLIGHT_LOAD_REPORT": str(path)})
+
+
+def test_k6_summary_without_http_req_failed_and_one_request_is_unknown(tmp_path: Path) -> None:
+    ctx = _k6_report(
+        tmp_path,
+        {
+            "http_req_duration": {"avg": 20.0, "med": 20.0, "max": 20.0, "p(95)": 20.0},
+            "http_reqs": {"count": 1, "rate": 1.0},
+        },
+    )
+    result = run_one(load_test.CHECK, ctx)
+    assert result.status is Status.UNKNOWN
+    assert "no http_req_failed metric" in result.summary
+    assert "--summary-export" in result.remediation
+
+
+def test_k6_summary_without_http_req_failed_is_unknown_even_when_large(tmp_path: Path) -> None:
+    ctx = _k6_report(
+        tmp_path,
+        {"http_req_duration": {"p(95)": 120.0}, "http_reqs": {"count": 5000, "rate": 80.0}},
+    )
+    result = run_one(load_test.CHECK, ctx)
+    assert result.status is Status.UNKNOWN
+    assert "error rate is unknown" in result.summary
+
+
+def test_k6_summary_with_too_few_requests_is_unknown(tmp_path: Path) -> None:
+    ctx = _k6_report(
+        tmp_path,
+        {
+            "http_req_duration": {"p(95)": 120.0},
+            "http_req_failed": {"passes": 0, "fails": 12, "value": 0},
+            "http_reqs": {"count": 12, "rate": 1.0},
+        },
+    )
+    result = run_one(load_test.CHECK, ctx)
+    assert result.status is Status.UNKNOWN
+    assert "only 12 requests" in result.summary
+    lowered = replace(ctx, env={**ctx.env, "PREFLIGHT_LOAD_MIN_SAMPLES": "10"})
+    assert run_one(load_test.CHECK, lowered).status is Status.PASS
+
+
+def test_a_failing_small_run_still_fails(tmp_path: Path) -> None:
+    ctx = _k6_report(
+        tmp_path,
+        {
+            "http_req_duration": {"p(95)": 2000.0},
+            "http_req_failed": {"passes": 1, "fails": 2, "value": 0.33},
+            "http_reqs": {"count": 3, "rate": 1.0},
+        },
+    )
+    assert run_one(load_test.CHECK, ctx).status is Status.FAIL
+
+
+def test_report_pass_names_its_samples() -> None:
+    result = run_one(load_test.CHECK, report("k6_summary_pass.json"))
+    assert result.status is Status.PASS
+    assert result.observations == 6000
+    assert "over 6000 requests" in result.summary

@@ -195,3 +195,128 @@ def test_error_lines(line: str, is_error: bool) -> None:
 def test_timestamps(line: str, expected: datetime) -> None:
     ts, _ = log_errors.parse_line(line, datetime.now(UTC))
     assert ts == expected
+
+
+# --- HTTP 5xx in every access-log format a Node backend writes (issue 10) -----------------
+
+
+def _clf(minutes: int = -1) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def _epoch_ms(minutes: int = -1) -> int:
+    return int((datetime.now(UTC) + timedelta(minutes=minutes)).timestamp() * 1000)
+
+
+def _iso(minutes: int = -1) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).isoformat()
+
+
+# One line per format with the given status; every one is a sample the check must read.
+FORMATS = {
+    "nginx_combined": lambda s: (
+        f'10.0.0.1 - - [{_clf()}] "GET /api/leads HTTP/1.1" {s} 12 "-" "Mozilla/5.0"'
+    ),
+    "morgan_combined": lambda s: (
+        f'::ffff:127.0.0.1 - - [{_clf()}] "GET /api/leads HTTP/1.1" {s} 12 '
+        '"https://tpx.power100.io/" "Mozilla/5.0"'
+    ),
+    "morgan_common": lambda s: f'::1 - - [{_clf()}] "POST /api/leads HTTP/1.1" {s} 27',
+    "morgan_dev": lambda s: f"GET /api/leads {s} 12.3 ms - 12",
+    "morgan_dev_colours": lambda s: (
+        f"\x1b[0mGET /api/leads \x1b[31m{s}\x1b[0m 12.345 ms - 12\x1b[0m"
+    ),
+    "morgan_tiny": lambda s: f"GET /api/leads {s} 12 - 3.456 ms",
+    "morgan_short": lambda s: f"::1 - GET /api/leads HTTP/1.1 {s} 12 - 3.456 ms",
+    "pino_http": lambda s: (
+        f'{{"level":30,"time":{_epoch_ms()},"pid":7,"req":{{"id":1,"method":"GET",'
+        f'"url":"/api/leads"}},"res":{{"statusCode":{s}}},"responseTime":12,'
+        '"msg":"request completed"}'
+    ),
+    "bunyan": lambda s: (
+        f'{{"name":"api","hostname":"web1","pid":7,"level":30,"statusCode":{s},'
+        f'"msg":"handled","time":"{_iso()}","v":0}}'
+    ),
+    "logfmt": lambda s: (
+        f'time="{_iso()}" level=info method=GET path=/api/leads status={s} duration=12ms'
+    ),
+    "logfmt_heroku": lambda s: (
+        f"{_iso()} heroku[router]: at=info method=GET path=/api/leads host=api.test "
+        f'fwd="10.0.0.1" dyno=web.1 connect=0ms service=12ms status={s} bytes=120'
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_http_status_is_read_in_every_format(fmt: str) -> None:
+    now = datetime.now(UTC)
+    for status in (200, 302, 404, 500, 503):
+        line = FORMATS[fmt](status)
+        _, is_error, seen = log_errors.parse_entry(line, now)
+        assert seen == status, (fmt, line)
+        assert is_error is (status >= 500), (fmt, line)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_5xx_in_any_format_fails_and_is_named(fmt: str, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    lines = [FORMATS[fmt](200) for _ in range(9)] + [FORMATS[fmt](500)]
+    log.write_text("\n".join(lines) + "\n")
+    result = run_one(log_errors.CHECK, ctx(log))
+    assert result.status is Status.FAIL, result.summary  # 10% is above the default 1%
+    assert "1 of 10 HTTP responses were 5xx (10%, above 1%)" in result.summary
+    assert result.evidence["responses"] == 10 and result.evidence["responses_5xx"] == 1
+    assert result.observations == 10
+
+
+def test_the_issue_s_morgan_line_is_not_a_pass(tmp_path: Path) -> None:
+    log = tmp_path / "combined.log"
+    log.write_text("GET /api/leads 500 12.3 ms - 12\n")
+    result = run_one(log_errors.CHECK, ctx(log))
+    assert result.status is Status.FAIL
+    assert "1 of 1 HTTP responses were 5xx (100%" in result.summary
+
+
+def test_5xx_rate_within_the_setting_warns(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    lines = [FORMATS["morgan_dev"](200) for _ in range(199)] + [FORMATS["morgan_dev"](502)]
+    log.write_text("\n".join(lines) + "\n")
+    result = run_one(log_errors.CHECK, ctx(log))  # 0.5%: within the default 1%
+    assert result.status is Status.WARN
+    assert "1 of 200 HTTP responses were 5xx (0.5%, within 1%)" in result.summary
+    strict = run_one(log_errors.CHECK, ctx(log, PREFLIGHT_LOG_MAX_5XX_PERCENT="0"))
+    assert strict.status is Status.FAIL
+    assert "above 0%" in strict.summary
+
+
+def test_4xx_and_redirects_are_not_errors(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    statuses = (200, 201, 301, 302, 304, 401, 404, 429)
+    log.write_text("\n".join(FORMATS["logfmt"](s) for s in statuses) + "\n")
+    result = run_one(log_errors.CHECK, ctx(log))
+    assert result.status is Status.PASS, result.summary
+    assert result.summary.endswith("(8 lines read, 8 HTTP responses)")
+    assert result.observations == 8
+
+
+@pytest.mark.parametrize("value", ["lots", "-1", "101"])
+def test_bad_5xx_setting_is_error(value: str, tmp_path: Path) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("x\n")
+    result = run_one(log_errors.CHECK, ctx(log, PREFLIGHT_LOG_MAX_5XX_PERCENT=value))
+    assert result.status is Status.ERROR
+    assert "PREFLIGHT_LOG_MAX_5XX_PERCENT" in result.summary
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "2025-10-25T14:03:07Z info: 500 widgets sold",
+        "2025-10-25T14:03:07Z info: GET is the method, 500 is a number",
+        '{"level":30,"status":"ok","count":500}',
+        "2025-10-25T14:03:07Z info: retry_status=5000",
+    ],
+)
+def test_numbers_that_are_not_statuses(line: str) -> None:
+    _, is_error, status = log_errors.parse_entry(line, datetime.now(UTC))
+    assert status is None and is_error is False

@@ -71,6 +71,8 @@ def test_saved_reports(fixture: str, status: Status, totals: dict[str, int]) -> 
     assert result.status is status, result.summary
     for severity, count in totals.items():
         assert result.evidence["totals"][severity] == count
+    if status is Status.PASS:
+        assert result.observations == 1  # one report read
 
 
 def test_packages_named_worst_first() -> None:

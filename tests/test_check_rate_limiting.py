@@ -7,7 +7,7 @@ import pytest
 from checks import rate_limiting
 from checks.base import CheckContext, Result, Status
 from checks.runner import run_one
-from tests.support.http_apps import RateLimitedApp, refused_url
+from tests.support.http_apps import RateLimitedApp, Reply, Request, refused_url
 
 TOKEN = "tok-rl-8c1d2e3f4a5b6c7d"
 
@@ -48,13 +48,18 @@ def test_fail_when_every_request_succeeds(http_app) -> None:
     assert result.evidence["statuses"] == {"200": 30}
 
 
-def test_pass_when_limit_headers_advertise_a_limit_not_reached(http_app) -> None:
+def test_headers_advertising_a_limit_not_reached_are_unknown_not_pass(http_app) -> None:
+    # The advertised limit was never reached, so nothing was seen limiting: a promise only.
     app = http_app(RateLimitedApp(limit=100, advertise=True))
     env = {"PREFLIGHT_RATE_LIMIT_URL": app.url, "PREFLIGHT_RATE_LIMIT_REQUESTS": "20"}
     result = _run(env)
-    assert result.status is Status.PASS
-    assert "advertises a rate limit" in result.summary
+    assert result.status is Status.UNKNOWN
+    assert (
+        "advertises a limit" in result.summary and "not a limiter seen limiting" in result.summary
+    )
     assert result.evidence["limit_headers"]["RateLimit-Limit"] == "100"
+    assert result.evidence["advertised_limit"] == 100
+    assert "PREFLIGHT_RATE_LIMIT_REQUESTS" in result.remediation
 
 
 def test_the_window_bounds_the_burst(http_app) -> None:
@@ -72,7 +77,7 @@ def test_the_window_bounds_the_burst(http_app) -> None:
 
 
 def test_settings_are_capped(http_app) -> None:
-    app = http_app(RateLimitedApp(limit=0))  # the first request is already limited
+    app = http_app(RateLimitedApp(limit=1))  # the second request is already limited
     env = {
         "PREFLIGHT_RATE_LIMIT_URL": app.url,
         "PREFLIGHT_RATE_LIMIT_REQUESTS": "100000",
@@ -128,3 +133,81 @@ def test_error_when_refused() -> None:
     result = _run({"PREFLIGHT_RATE_LIMIT_URL": refused_url()}, timeout_s=2)
     assert result.status is Status.ERROR
     assert "connection refused" in result.summary
+
+
+# --- no PASS without a limiter seen limiting (issue 10) ------------------------------------
+
+
+def _never_limits_but_advertises(request: Request) -> Reply:
+    headers = {"X-RateLimit-Limit": "100000", "X-RateLimit-Remaining": "99999"}
+    return Reply(200, headers, b"{}")
+
+
+def _down(request: Request) -> Reply:
+    return Reply(503, {"Retry-After": "120"}, b"<html>maintenance</html>")
+
+
+def test_an_advertised_limit_of_100000_that_never_limits_is_not_a_pass(http_app) -> None:
+    app = http_app(_never_limits_but_advertises)
+    result = _run({"PREFLIGHT_RATE_LIMIT_URL": app.url, "PREFLIGHT_RATE_LIMIT_REQUESTS": "30"})
+    assert result.status is Status.UNKNOWN, result.summary
+    assert "X-RateLimit-Limit: 100000" in result.summary
+    assert "30 requests did not reach" in result.summary
+    assert result.observations == 30
+
+
+def test_an_advertised_limit_exceeded_without_429_is_named(http_app) -> None:
+    app = http_app(lambda request: Reply(200, {"X-RateLimit-Limit": "10"}, b"{}"))
+    result = _run({"PREFLIGHT_RATE_LIMIT_URL": app.url, "PREFLIGHT_RATE_LIMIT_REQUESTS": "30"})
+    assert result.status is Status.UNKNOWN
+    assert "advertises a limit of 10 yet answered 30 requests" in result.summary
+
+
+def test_an_api_that_is_down_is_not_a_rate_limiter(http_app) -> None:
+    app = http_app(_down)
+    result = _run({"PREFLIGHT_RATE_LIMIT_URL": app.url, "PREFLIGHT_RATE_LIMIT_REQUESTS": "20"})
+    assert result.status is Status.UNKNOWN, result.summary
+    assert "answered none of 20 requests successfully (20× 503)" in result.summary
+    assert "down" in result.summary
+    assert result.observations == 20
+
+
+def test_429_from_the_first_request_is_unknown(http_app) -> None:
+    app = http_app(RateLimitedApp(limit=0))
+    result = _run({"PREFLIGHT_RATE_LIMIT_URL": app.url})
+    assert result.status is Status.UNKNOWN
+    assert "429 before any request succeeded" in result.summary
+
+
+def test_503_after_successes_warns(http_app) -> None:
+    nginx = RateLimitedApp(limit=5)
+
+    def app(request: Request) -> Reply:
+        reply = nginx(request)
+        return Reply(503, {}, b"busy") if reply.status == 429 else reply
+
+    served = http_app(app)
+    result = _run({"PREFLIGHT_RATE_LIMIT_URL": served.url, "PREFLIGHT_RATE_LIMIT_REQUESTS": "20"})
+    assert result.status is Status.WARN
+    assert "503 (not 429)" in result.summary and "after 5 successes" in result.summary
+    assert "limit_req_status 429" in result.remediation
+
+
+def test_pass_names_the_requests_it_observed(http_app) -> None:
+    result = _run({"PREFLIGHT_RATE_LIMIT_URL": http_app(RateLimitedApp(limit=4)).url})
+    assert result.status is Status.PASS
+    assert "answered 429 after 4 successful of" in result.summary
+    assert result.observations >= 5
+
+
+@pytest.mark.parametrize(
+    ("headers", "limit"),
+    [
+        ({"X-RateLimit-Limit": "100000"}, 100000),
+        ({"RateLimit-Limit": "100", "RateLimit-Policy": "50;w=60"}, 50),
+        ({"RateLimit": "limit=10, remaining=9, reset=60"}, 10),
+        ({"Retry-After": "60"}, None),
+    ],
+)
+def test_advertised_limit(headers: dict[str, str], limit: int | None) -> None:
+    assert rate_limiting.advertised_limit(headers) == limit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -232,3 +234,150 @@ def test_missing_path_is_error(tmp_path: Path) -> None:
 def test_scan_stops_at_deadline() -> None:
     found, _, complete = secrets_plaintext.scan_paths([LEAKY], deadline=0.0)
     assert found == [] and complete is False
+
+
+# --- symlinks, empty scans, `$`-leading values (issue 10) ----------------------------------
+
+DOLLAR_PASSWORD = "$uperS3cret!2024"  # the issue's example: a password, not a $VAR
+
+
+def _k8s_secret_mount(mount: Path, files: dict[str, str]) -> None:
+    """A directory laid out as Kubernetes mounts a Secret: every key is a symlink into
+    `..data`, itself a symlink to a timestamped directory holding the real files."""
+    mount.mkdir()
+    stamped = mount / "..2026_11_28_05_00_00.000000001"
+    stamped.mkdir()
+    for name, text in files.items():
+        (stamped / name).write_text(text)
+    (mount / "..data").symlink_to(stamped.name)
+    for name in files:
+        (mount / name).symlink_to(Path("..data") / name)
+
+
+def test_a_symlinked_env_named_directly_is_scanned(tmp_path: Path) -> None:
+    real = tmp_path / "real.env"
+    real.write_text("DB_PASSWORD=not-a-real-password-777\n")
+    link = tmp_path / ".env"
+    link.symlink_to(real)
+    result = run_one(secrets_plaintext.CHECK, scan(link))
+    assert result.status is Status.FAIL
+    assert result.evidence["files_scanned"] == 1
+    assert result.evidence["findings"][0]["file"] == str(link)
+    assert f"{link}:1" in result.summary
+
+
+def test_kubernetes_secret_mount_is_scanned_once_per_real_file(tmp_path: Path) -> None:
+    mount = tmp_path / "secrets"
+    _k8s_secret_mount(mount, {"password": "PASSWORD=not-a-real-k8s-pass-1\n", "user": "app\n"})
+    result = run_one(secrets_plaintext.CHECK, scan(mount))
+    assert result.status is Status.FAIL, result.summary
+    assert result.evidence["files_scanned"] == 2  # two real files, reached three ways each
+    assert result.evidence["duplicates"] >= 2
+    [finding] = result.evidence["findings"]
+    assert finding["file"] == str(mount / "password")  # the path people know
+    assert "not-a-real-k8s-pass-1" not in result_text(result)
+
+
+def test_symlink_loops_end_and_count_each_file_once(tmp_path: Path) -> None:
+    root = tmp_path / "conf"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "notes.md").write_text("nothing secret\n")
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    (root / "self").symlink_to(".", target_is_directory=True)
+    (root / "dangling.env").symlink_to(tmp_path / "gone.env")
+    result = run_one(secrets_plaintext.CHECK, scan(root))
+    assert result.status is Status.PASS, result.summary
+    assert result.evidence["files_scanned"] == 1
+    assert result.evidence["broken_links"] == 1
+    assert result.observations == 1
+    assert "1 file scanned" in result.summary
+
+
+def test_an_empty_directory_is_unknown_not_pass(tmp_path: Path) -> None:
+    result = run_one(secrets_plaintext.CHECK, scan(tmp_path))
+    assert result.status is Status.UNKNOWN
+    assert "no file could be scanned" in result.summary
+    assert result.evidence["files_scanned"] == 0
+
+
+def test_only_unscannable_files_is_unknown(tmp_path: Path) -> None:
+    (tmp_path / "blob.bin").write_bytes(b"\0\1\2")
+    (tmp_path / "dangling.env").symlink_to(tmp_path / "gone.env")
+    result = run_one(secrets_plaintext.CHECK, scan(tmp_path))
+    assert result.status is Status.UNKNOWN
+    assert "skipped binary: 1" in result.summary and "broken links: 1" in result.summary
+
+
+def test_pass_names_the_files_scanned_as_observations() -> None:
+    result = run_one(secrets_plaintext.CHECK, scan(CLEAN))
+    assert result.status is Status.PASS
+    n = len(files_in(CLEAN))
+    assert result.observations == n
+    assert f"{n} files scanned" in result.summary
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"ADMIN_PASSWORD={DOLLAR_PASSWORD}",
+        f'ADMIN_PASSWORD="{DOLLAR_PASSWORD}"',
+        f"- Admin password: {DOLLAR_PASSWORD}",
+        "DB_PASSWORD=$3cr3t-not-real",
+        "DB_PASSWORD=${PREFIX}not-a-real-suffix",
+        "postgres://app:$not-a-real-pw@db.example.test/app",
+    ],
+)
+def test_dollar_leading_values_are_secrets(line: str) -> None:
+    assert len(list(secrets_plaintext.scan_lines([line], "x.env"))) == 1
+
+
+@pytest.mark.parametrize(
+    "value", ["$DB_PASSWORD", "${DB_PASSWORD}", "${DB_PASSWORD:-}", "$(vault read x)"]
+)
+def test_whole_variable_references_are_placeholders(value: str) -> None:
+    assert secrets_plaintext.is_placeholder(value)
+    assert list(secrets_plaintext.scan_lines([f"DB_PASSWORD={value}"], "x.env")) == []
+
+
+def _detect_secrets_lines(files: list[Path]) -> set[tuple[str, int]]:
+    collection = SecretsCollection()
+    with default_settings():
+        for path in files:
+            collection.scan_file(str(path))
+    return {(os.path.realpath(name), secret.line_number) for name, secret in collection}
+
+
+def test_detect_secrets_is_the_floor_including_symlinks_and_dollar_passwords(
+    tmp_path: Path,
+) -> None:
+    tree = tmp_path / "repo"
+    shutil.copytree(FIXTURES, tree)
+    (tree / "admin.env").write_text(
+        f"ADMIN_USER=admin\nADMIN_PASSWORD={DOLLAR_PASSWORD}\nAPI_URL=https://api.example.test\n"
+    )
+    _k8s_secret_mount(
+        tree / "k8s",
+        {
+            "db.env": "DB_PASSWORD=not-a-real-k8s-pass-2\n",
+            "aws": "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+        },
+    )
+    outside = tmp_path / "outside.env"
+    outside.write_text(f"export SMTP_PASSWORD='{DOLLAR_PASSWORD}'\n")
+    (tree / "linked.env").symlink_to(outside)
+
+    every_path = sorted(p for p in tree.rglob("*") if p.is_file())  # symlinked files too
+    theirs = _detect_secrets_lines(every_path)
+    assert theirs, "detect-secrets found nothing: the fixtures are not testing anything"
+
+    found, counts, complete = secrets_plaintext.scan_paths([tree])
+    assert complete
+    ours = {(os.path.realpath(f.file), f.line) for f in found}
+    assert theirs <= ours, f"missed what detect-secrets finds: {sorted(theirs - ours)}"
+    # and beyond detect-secrets: the `$`-leading passwords, in place and behind a symlink,
+    # and the files of the Kubernetes mount
+    assert (os.path.realpath(tree / "admin.env"), 2) in ours
+    assert (os.path.realpath(outside), 1) in ours
+    assert (os.path.realpath(tree / "k8s" / "db.env"), 1) in ours
+    assert (os.path.realpath(tree / "k8s" / "aws"), 1) in ours
+    assert counts["files_scanned"] == len({os.path.realpath(p) for p in every_path})

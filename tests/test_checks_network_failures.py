@@ -45,7 +45,9 @@ UNKNOWN_HOST = "preflight-target.invalid"  # .invalid never resolves (RFC 6761)
 
 
 def _fast(ctx: CheckContext) -> Result:
-    return Result(Status.PASS, "the local fast check passed", evidence={"local": True})
+    return Result(
+        Status.PASS, "the local fast check passed", evidence={"local": True}, observations=1
+    )
 
 
 FAST = Check(id="fast_probe", title="fast", section="Test", run=_fast)

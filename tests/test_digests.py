@@ -36,7 +36,7 @@ class Probe:
 
     def run(self, ctx: CheckContext) -> Result:
         self.runs += 1
-        return Result(self.status, self.summary)
+        return Result(self.status, self.summary, observations=1)
 
 
 @pytest.fixture

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 import handlers
-from checks import registry
+from checks import docs, registry
+from checks.base import Check
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = yaml.safe_load((ROOT / "manifest.yml").read_text())
@@ -117,3 +119,88 @@ def test_bring_your_own_checklist_options_exist() -> None:
     ):
         help_text = runner.invoke(app, [*command, "--help"], terminal_width=200).stdout
         assert option in help_text, (command, option)
+
+
+# --- the check table is generated from the checks' metadata ---------------------------------
+
+
+def _rows(table: str) -> dict[str, str]:
+    return {
+        m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*$", table, flags=re.M)
+    }
+
+
+def test_readme_check_table_is_generated_from_metadata() -> None:
+    current = docs.table_in(README)
+    generated = docs.registered_table()
+    ours, theirs = _rows(generated), _rows(current)
+    stale = sorted(i for i in ours if ours[i] != theirs.get(i))
+    extra = sorted(set(theirs) - set(ours))
+    assert not stale and not extra, (
+        f"README's check table differs from the metadata for {stale}"
+        + (f" and lists unknown checks {extra}" if extra else "")
+        + ": run scripts/gen-check-table"
+    )
+    assert current == generated
+
+
+def test_every_check_states_its_criteria() -> None:
+    missing = sorted(c.id for c in registry.all_checks().values() if not c.criteria.strip())
+    assert not missing, f"checks without criteria metadata: {missing}"
+    undescribed = sorted(c.id for c in registry.all_checks().values() if not c.description)
+    assert not undescribed, f"checks without a description: {undescribed}"
+
+
+def _fake(check_id: str, **kw: object) -> Check:
+    fields: dict = {"description": "It works", "criteria": "PASS: it works", **kw}
+    return Check(id=check_id, title=check_id, section="Test", run=lambda ctx: None, **fields)  # type: ignore[arg-type, return-value]
+
+
+def test_a_row_is_one_line_with_pipes_escaped_and_the_anchor_named() -> None:
+    check = _fake(
+        "zz_fake",
+        settings=("A_URL", "A_MODE"),
+        criteria="FAIL: `a|b`\n  or worse.",
+        anchor="Some Tool",
+    )
+    assert docs.check_row(check) == (
+        "| `zz_fake` | It works | `A_URL`, `A_MODE` | FAIL: `a\\|b` or worse. Anchor: Some Tool "
+        "| high, blocking |"
+    )
+    bare = _fake("zz_bare", criteria="", severity="low", blocking=False, active=True)
+    assert docs.check_row(bare).endswith(
+        "| none | (criteria not documented yet) | low, advisory, active (opt-in) |"
+    )
+
+
+def test_the_table_is_sorted_by_id_under_the_header() -> None:
+    table = docs.check_table([_fake("zz_b"), _fake("zz_a")])
+    lines = table.splitlines()
+    assert lines[:2] == list(docs.HEADER)
+    assert [line.split("`")[1] for line in lines[2:]] == ["zz_a", "zz_b"]
+
+
+def test_write_and_check_rewrite_only_between_the_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "README.md"
+    doc.write_text(f"# Title\n\n{docs.START}\n| old |\n{docs.END}\n\nAfter.\n")
+    assert docs.main(["--check", str(doc)]) == 1
+    assert docs.main(["--write", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith(f"# Title\n\n{docs.START}\n| id |")
+    assert text.endswith(f"{docs.END}\n\nAfter.\n")
+    assert docs.table_in(text) == docs.registered_table()
+    assert docs.main(["--check", str(doc)]) == 0
+
+
+@pytest.mark.parametrize(
+    "text", ["no markers", f"{docs.END}\n{docs.START}", f"{docs.START}\n{docs.START}\n{docs.END}"]
+)
+def test_bad_markers_are_one_clear_error(tmp_path: Path, text: str) -> None:
+    doc = tmp_path / "README.md"
+    doc.write_text(text)
+    assert docs.main(["--check", str(doc)]) == 2
+    assert doc.read_text() == text
+
+
+def test_docs_is_machinery_not_a_check() -> None:
+    assert "docs" not in registry.all_checks()
