@@ -299,15 +299,30 @@ class TargetReport:
     summary: str  # a sentence naming the target
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
     remediation: str = ""
+    # What this target's verdict rests on (requests sent, headers judged, records parsed).
+    # None: one observation, or none for an ERROR (nothing was seen).
+    observations: int | None = None
+
+    @property
+    def observed(self) -> int:
+        if self.observations is not None:
+            return self.observations
+        return 0 if self.status is Status.ERROR else 1
 
 
-def combine_reports(reports: Sequence[TargetReport], noun: str = "targets") -> Result:
+def combine_reports(
+    reports: Sequence[TargetReport], noun: str = "targets", counted: str = ""
+) -> Result:
     """One Result from per-target reports: the worst status wins, evidence stays per target,
-    the summary names what is wrong (or every target when all pass)."""
+    the summary names what is wrong (or every target when all pass). observations is the sum
+    of the targets'; counted names them ("requests sent") in a passing summary."""
     status = worst([r.status for r in reports])
     bad = [r for r in reports if r.status is not Status.PASS]
+    observations = sum(r.observed for r in reports)
     if not bad:
         summary = "; ".join(r.summary for r in reports)
+        if counted:
+            summary += f" ({observations} {counted})"
     else:
         order = {s: i for i, s in enumerate(SEVERITY_ORDER)}
         bad.sort(key=lambda r: order[r.status])
@@ -319,4 +334,6 @@ def combine_reports(reports: Sequence[TargetReport], noun: str = "targets") -> R
     evidence = {
         "targets": {r.target: {"verdict": r.status.value, **r.evidence} for r in reports},
     }
-    return Result(status, summary, evidence=evidence, remediation=remediation)
+    return Result(
+        status, summary, evidence=evidence, remediation=remediation, observations=observations
+    )
