@@ -130,7 +130,7 @@ class _SpfWalk:
     def _fetch(self, domain: str) -> str | None:
         answer = _dns.lookup(self.res, domain, "TXT", self.deadline)
         if answer.broken:
-            self.broken = f"TXT {domain}: {answer.outcome.value}"
+            self.broken = f"TXT {domain}: {answer.reason}"
             return None
         if not answer.found:
             self.void_lookups.append(f"TXT {domain}")
@@ -146,7 +146,7 @@ class _SpfWalk:
         for rdtype in rdtypes:
             answer = _dns.lookup(self.res, name, rdtype, self.deadline)
             if answer.broken:
-                self.broken = f"{rdtype} {name}: {answer.outcome.value}"
+                self.broken = f"{rdtype} {name}: {answer.reason}"
                 return
             if answer.found or answer.outcome is _dns.Outcome.NXDOMAIN:
                 break
@@ -209,7 +209,7 @@ def check_spf(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> Ta
         return TargetReport(
             label,
             Status.ERROR,
-            f"could not read the SPF record of {domain}: {answer.outcome.value}",
+            f"could not read the SPF record of {domain}: {answer.reason}",
             {"error": answer.detail or answer.outcome.value},
             "Check that the DNS resolver answers.",
         )
@@ -307,7 +307,7 @@ def check_dmarc(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> 
         return TargetReport(
             label,
             Status.ERROR,
-            f"could not read the DMARC record at {name}: {answer.outcome.value}",
+            f"could not read the DMARC record at {name}: {answer.reason}",
             {"error": answer.detail or answer.outcome.value},
             "Check that the DNS resolver answers.",
         )
@@ -367,7 +367,7 @@ def check_dkim(
         return TargetReport(
             label,
             Status.ERROR,
-            f"could not read the DKIM key at {name}: {answer.outcome.value}",
+            f"could not read the DKIM key at {name}: {answer.reason}",
             {**evidence, "error": answer.detail or answer.outcome.value},
             "Check that the DNS resolver answers.",
         )
