@@ -137,7 +137,8 @@ def script_problems(policy: dict[str, list[str]]) -> list[tuple[Status, str]]:
     """What lets scripts run unchecked under one policy, by Mozilla HTTP Observatory's CSP
     test: no script-src/default-src at all, 'unsafe-inline' without a nonce or hash, a
     wildcard or scheme source (*, http:, https:, data:) or an http:// host are FAIL (the
-    Observatory deducts 20-25); 'unsafe-eval' is WARN (it deducts 10)."""
+    Observatory deducts 20-25); 'unsafe-eval' and http: sources for passive content (images,
+    styles) are WARN (it deducts 10)."""
     directive = "script-src" if "script-src" in policy else "default-src"
     if directive not in policy:
         return [(Status.FAIL, "restricts no script (no script-src or default-src)")]
@@ -155,6 +156,16 @@ def script_problems(policy: dict[str, list[str]]) -> list[tuple[Status, str]]:
         problems.append((Status.FAIL, f"{directive} allows scripts from {' '.join(broad)}"))
     if "'unsafe-eval'" in sources:
         problems.append((Status.WARN, f"{directive} allows 'unsafe-eval'"))
+    # Passive content (images, styles, media...) over plain http: Observatory deducts 10.
+    plain = sorted(
+        name
+        for name, values in policy.items()
+        if name.endswith("-src")
+        and name not in ("script-src", "default-src")
+        and any(v == "http:" or v.startswith("http://") for v in values)
+    )
+    if plain:
+        problems.append((Status.WARN, f"{', '.join(plain)} allow plain http: sources"))
     return problems
 
 
@@ -273,7 +284,8 @@ CHECK = Check(
         "restricts scripts (the strictest policy counts): no `script-src`/`default-src`, "
         "`'unsafe-inline'` without a nonce/hash, `*`, `http:`, `https:`, `data:` or `http://` "
         "sources in `script-src` (or `default-src`) FAIL (Observatory deducts 20-25), "
-        "`'unsafe-eval'` WARN (it deducts 10); `'strict-dynamic'` with a nonce/hash makes host "
+        "`'unsafe-eval'` or `http:` sources in other `*-src` directives (passive content) WARN "
+        "(it deducts 10); `'strict-dynamic'` with a nonce/hash makes host "
         "and scheme sources moot; no `X-Powered-By`. Missing or wrong: FAIL. Evidence lists "
         "each header's verdict; PASS names the headers seen, observations = URLs x 6 headers"
     ),

@@ -154,10 +154,12 @@ def _no_modern_tls(
     evidence: dict[str, object] = {"error": error, "legacy_protocols": verdicts}
     fix = "Enable TLS 1.2 and 1.3 on the server or load balancer, and disable TLS 1.0/1.1."
     if accepted:
-        der = next(d for name, (v, d) in legacy.items() if v == ACCEPTED and d)
-        facts, weak = key_and_signature(der)
-        info = certificate_info(der)
-        evidence.update(facts, sans=list(info.sans), not_after=info.not_after.isoformat())
+        der = next((d for v, d in legacy.values() if v == ACCEPTED and d), None)
+        weak: list[str] = []
+        if der is not None:  # judge the certificate served over the old protocol too
+            facts, weak = key_and_signature(der)
+            info = certificate_info(der)
+            evidence.update(facts, sans=list(info.sans), not_after=info.not_after.isoformat())
         sentence = f"{target} accepts only {' and '.join(accepted)} (no TLS 1.2 or 1.3)"
         if weak:
             sentence += f"; its certificate has a {' and a '.join(weak)}"

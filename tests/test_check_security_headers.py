@@ -97,6 +97,8 @@ def test_bare_express_over_http_fails_on_everything(http_app) -> None:
          "Content-Security-Policy", "FAIL", "http://cdn.example.test"),
         (_with(Content_Security_Policy="script-src 'self' 'unsafe-eval'"),
          "Content-Security-Policy", "WARN", "'unsafe-eval'"),
+        (_with(Content_Security_Policy="default-src 'self'; img-src 'self' http:"),
+         "Content-Security-Policy", "WARN", "img-src allow plain http: sources"),
         (_with(Content_Security_Policy="script-src 'nonce-r4nd0m' 'strict-dynamic' https:"),
          "Content-Security-Policy", "PASS", "strict-dynamic"),
         (_with(X_Frame_Options="DENY", Content_Security_Policy="default-src 'self'; "
