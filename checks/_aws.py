@@ -198,10 +198,15 @@ def translate(exc: Exception, ctx: CheckContext, what: str) -> AwsCheckError:
 
 
 def call(ctx: CheckContext, what: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """fn(**kwargs), with AWS failures turned into AwsCheckError."""
+    """fn(**kwargs), with any failure turned into AwsCheckError.
+
+    Not only botocore's own errors: an endpoint that does not implement an action (a VPC
+    endpoint, an emulator) can answer with a body botocore cannot parse, or an emulator can
+    raise; either way that one call could not see, and the caller decides what that hides.
+    """
     try:
         return fn(**kwargs)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+    except Exception as exc:
         raise translate(exc, ctx, what) from None
 
 

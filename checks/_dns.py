@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 import dns.exception
+import dns.message
 import dns.name
+import dns.nameserver
+import dns.query
 import dns.rdatatype
 import dns.resolver
 
@@ -49,6 +52,13 @@ class Lookup:
     @property
     def found(self) -> bool:
         return self.outcome is Outcome.FOUND
+
+    @property
+    def reason(self) -> str:
+        """Why a broken lookup gave nothing, naming the nameserver and its rcode when known."""
+        if self.outcome is Outcome.FAILED and self.detail:
+            return self.detail
+        return f"{self.outcome.value} ({self.detail})" if self.detail else self.outcome.value
 
     @property
     def broken(self) -> bool:
@@ -90,16 +100,65 @@ def _port(text: str, value: str) -> int:
     return int(text)
 
 
+class ConnectedDo53(dns.nameserver.Do53Nameserver):
+    """A classic DNS nameserver queried over a *connected* UDP socket.
+
+    dnspython sends from an unconnected socket, where the kernel never reports an ICMP "port
+    unreachable": a nameserver host with nothing listening looks like a lost packet and is
+    retried until the deadline (9 s for a 10 s check). A connected socket gets
+    ConnectionRefusedError at once, which dnspython treats as a failed nameserver.
+    """
+
+    def query(
+        self,
+        request: dns.message.QueryMessage,
+        timeout: float,
+        source: str | None,
+        source_port: int,
+        max_size: bool,
+        one_rr_per_rrset: bool = False,
+        ignore_trailing: bool = False,
+    ) -> dns.message.Message:
+        if max_size:  # TCP (after a truncated answer): refusals are already immediate
+            return super().query(
+                request, timeout, source, source_port, max_size, one_rr_per_rrset, ignore_trailing
+            )
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)  # as dnspython's own: it waits with its expiration
+            sock.connect((self.address, self.port))
+            return dns.query.udp(
+                request,
+                self.address,
+                timeout=timeout,
+                port=self.port,
+                raise_on_truncation=True,
+                one_rr_per_rrset=one_rr_per_rrset,
+                ignore_trailing=ignore_trailing,
+                ignore_errors=True,
+                ignore_unexpected=True,
+                sock=sock,
+            )
+
+
 def resolver(ctx: CheckContext) -> dns.resolver.Resolver:
-    """A resolver using PREFLIGHT_DNS_NAMESERVER when set, else the system configuration."""
+    """A resolver using PREFLIGHT_DNS_NAMESERVER when set, else the system configuration.
+
+    A nameserver that answers REFUSED or SERVFAIL is not asked again (dnspython's default,
+    retry_servfail=False), and one with nothing listening is noticed at once
+    (ConnectedDo53): both end the lookup with the nameserver and its answer named.
+    """
     setting = ctx.setting(NAMESERVER_SETTING)
     if setting is None:
         res = dns.resolver.Resolver(configure=True)
+        port = res.port
+        addresses = [str(ns) for ns in res.nameservers]
     else:
         host, port = parse_nameserver(setting)
         res = dns.resolver.Resolver(configure=False)
-        res.nameservers = [host]
-        res.port = port
+        addresses = [host]
+    res.nameservers = [ConnectedDo53(address, port) for address in addresses]
+    res.retry_servfail = False
     res.cache = None  # a readiness check wants what DNS says now
     return res
 
@@ -137,9 +196,24 @@ def lookup(res: dns.resolver.Resolver, name: str, rdtype: str, deadline: Deadlin
 
 
 def _no_nameservers_detail(exc: dns.resolver.NoNameservers) -> str:
-    errors = exc.kwargs.get("errors") or []
-    answers = sorted({str(e[3]) if len(e) > 3 else "" for e in errors} - {""})
-    return "resolver answered " + ", ".join(answers) if answers else "no resolver answered"
+    """`nameserver 127.0.0.1:5353 answered REFUSED` (each nameserver and what it did)."""
+    said: list[str] = []
+    for error in exc.kwargs.get("errors") or []:
+        if len(error) < 4:
+            continue
+        # str(Do53Nameserver) is "Do53:ADDRESS@PORT"
+        address = str(error[0]).removeprefix("Do53:").rsplit("@", 1)[0]
+        where = f"[{address}]:{error[2]}" if ":" in address else f"{address}:{error[2]}"
+        what = error[3]
+        if isinstance(what, ConnectionRefusedError):
+            text = f"nameserver {where} refused the connection (nothing listening)"
+        elif isinstance(what, BaseException):
+            text = f"nameserver {where} failed: {type(what).__name__}"
+        else:
+            text = f"nameserver {where} answered {what}"
+        if text not in said:
+            said.append(text)
+    return "; ".join(said) if said else "no nameserver answered"
 
 
 def rdata_text(rdata: object) -> str:

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from checks.base import SEVERITY_ORDER, CheckContext, Result, Status, worst
 
@@ -217,6 +219,53 @@ def certificate_info(der: bytes) -> CertificateInfo:
     )
 
 
+MIN_RSA_BITS = 2048  # testssl.sh: RSA/DSA keys below 2048 bits are a finding of high severity
+MIN_EC_BITS = 256  # testssl.sh: EC keys below 256 bits likewise
+WEAK_SIGNATURE_HASHES = frozenset({"md2", "md4", "md5", "sha1"})
+
+
+def key_and_signature(der: bytes) -> tuple[dict[str, Any], list[str]]:
+    """A certificate's key type, key size and signature hash, and what is too weak about them
+    by testssl.sh's severities (RSA/DSA < 2048 bits, EC < 256 bits, MD5 or SHA-1 signature).
+
+    Judged from the certificate itself, not from whether this machine's OpenSSL accepted it:
+    another client (or another OpenSSL configuration) may accept what this one refuses.
+    """
+    cert = x509.load_der_x509_certificate(der)
+    key = cert.public_key()
+    facts: dict[str, Any] = {}
+    problems: list[str] = []
+    if isinstance(key, rsa.RSAPublicKey | dsa.DSAPublicKey):
+        kind = "RSA" if isinstance(key, rsa.RSAPublicKey) else "DSA"
+        facts.update(key_type=kind, key_bits=key.key_size)
+        if key.key_size < MIN_RSA_BITS:
+            problems.append(f"{kind} {key.key_size}-bit key (below {MIN_RSA_BITS})")
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        facts.update(key_type=f"EC {key.curve.name}", key_bits=key.curve.key_size)
+        if key.curve.key_size < MIN_EC_BITS:
+            problems.append(f"EC {key.curve.key_size}-bit key (below {MIN_EC_BITS})")
+    elif isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        facts.update(key_type=type(key).__name__.removesuffix("PublicKey"))
+    else:
+        facts.update(key_type=type(key).__name__)
+    try:
+        algorithm = cert.signature_hash_algorithm  # None for Ed25519/Ed448
+    except UnsupportedAlgorithm:
+        algorithm = None
+    oid = cert.signature_algorithm_oid
+    facts["signature"] = algorithm.name if algorithm else getattr(oid, "_name", oid.dotted_string)
+    if algorithm is not None and algorithm.name.lower() in WEAK_SIGNATURE_HASHES:
+        name = "SHA-1" if algorithm.name.lower() == "sha1" else algorithm.name.upper()
+        problems.append(f"{name} signature")
+    return facts, problems
+
+
+def describe_key(facts: dict[str, Any]) -> str:
+    """`RSA 2048-bit, sha256` for a summary."""
+    bits = f" {facts['key_bits']}-bit" if facts.get("key_bits") else ""
+    return f"{facts.get('key_type', '?')}{bits}, {facts.get('signature', '?')}"
+
+
 @dataclass(frozen=True)
 class PeerCertificate:
     """The certificate a TLS server presented, and whether it verified."""
@@ -286,6 +335,9 @@ def peer_certificate(
     insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     insecure.check_hostname = False
     insecure.verify_mode = ssl.CERT_NONE
+    # Security level 0: fetch even a certificate this OpenSSL refuses (RSA-1024, SHA-1), so
+    # the check judges it by its own rules (key_and_signature).
+    insecure.set_ciphers("DEFAULT:@SECLEVEL=0")
     served = _handshake(host, port, insecure, server_name, deadline)
     return dataclasses.replace(served, verify_error=reason)
 
@@ -299,15 +351,30 @@ class TargetReport:
     summary: str  # a sentence naming the target
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
     remediation: str = ""
+    # What this target's verdict rests on (requests sent, headers judged, records parsed).
+    # None: one observation, or none for an ERROR (nothing was seen).
+    observations: int | None = None
+
+    @property
+    def observed(self) -> int:
+        if self.observations is not None:
+            return self.observations
+        return 0 if self.status is Status.ERROR else 1
 
 
-def combine_reports(reports: Sequence[TargetReport], noun: str = "targets") -> Result:
+def combine_reports(
+    reports: Sequence[TargetReport], noun: str = "targets", counted: str = ""
+) -> Result:
     """One Result from per-target reports: the worst status wins, evidence stays per target,
-    the summary names what is wrong (or every target when all pass)."""
+    the summary names what is wrong (or every target when all pass). observations is the sum
+    of the targets'; counted names them ("requests sent") in a passing summary."""
     status = worst([r.status for r in reports])
     bad = [r for r in reports if r.status is not Status.PASS]
+    observations = sum(r.observed for r in reports)
     if not bad:
         summary = "; ".join(r.summary for r in reports)
+        if counted:
+            summary += f" ({observations} {counted})"
     else:
         order = {s: i for i, s in enumerate(SEVERITY_ORDER)}
         bad.sort(key=lambda r: order[r.status])
@@ -319,4 +386,6 @@ def combine_reports(reports: Sequence[TargetReport], noun: str = "targets") -> R
     evidence = {
         "targets": {r.target: {"verdict": r.status.value, **r.evidence} for r in reports},
     }
-    return Result(status, summary, evidence=evidence, remediation=remediation)
+    return Result(
+        status, summary, evidence=evidence, remediation=remediation, observations=observations
+    )

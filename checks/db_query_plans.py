@@ -65,17 +65,54 @@ def _shorten(text: str) -> str:
     return text if len(text) <= _MAX_QUERY_CHARS else text[: _MAX_QUERY_CHARS - 1] + "…"
 
 
-def _table_rows(conn: psycopg.Connection[Any], schema: str | None, table: str) -> int | None:
-    """The planner's row count for a table (pg_class.reltuples), None if never analyzed."""
+# Statistics are stale when the table's live row count is off from what the planner was
+# told (pg_class.reltuples) by more than half and by more than this many rows.
+STALE_MIN_ROWS = 1000
+STALE_RATIO = 0.5
+
+
+def _table_stats(
+    conn: psycopg.Connection[Any], schema: str | None, table: str
+) -> dict[str, Any] | None:
+    """What the planner believes about a table (reltuples, relpages) beside what it holds now:
+    pg_stat_user_tables.n_live_tup, its size in pages, rows changed since the last analyze."""
     row = conn.execute(
-        "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        "SELECT c.reltuples, c.relpages,"
+        " pg_relation_size(c.oid) / current_setting('block_size')::bigint AS pages_now,"
+        " s.n_live_tup, s.n_mod_since_analyze, s.last_analyze, s.last_autoanalyze"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid"
         " WHERE c.relname = %s AND (%s::text IS NULL AND pg_table_is_visible(c.oid)"
         " OR n.nspname = %s)",
         [table, schema, schema],
     ).fetchone()
-    if row is None or row[0] is None or row[0] < 0:
+    if row is None:
         return None
-    return int(row[0])
+    reltuples, relpages, pages_now, n_live, n_mod, last_analyze, last_auto = row
+    planner_rows = int(reltuples) if reltuples is not None and reltuples >= 0 else None
+    # The live count: the planner's own rows per page times the table's size now (the
+    # physical truth, what it extrapolates to), else the statistics collector's n_live_tup.
+    # n_live_tup alone misleads right after a bulk load and ANALYZE in one session: the
+    # loader's insert counts reach the collector after the analyze and double it.
+    if planner_rows and relpages and pages_now is not None:
+        live_rows, source = int(reltuples / relpages * pages_now), "pages"
+    else:
+        live_rows, source = int(n_live or 0), "n_live_tup"
+    analyzed = max((t for t in (last_analyze, last_auto) if t is not None), default=None)
+    stats: dict[str, Any] = {
+        "table_rows": planner_rows,
+        "live_rows": live_rows,
+        "live_rows_from": source,
+        "n_live_tup": int(n_live) if n_live is not None else None,
+        "modified_since_analyze": int(n_mod) if n_mod is not None else None,
+        "last_analyzed": analyzed.isoformat() if analyzed else None,
+    }
+    stale = False
+    if planner_rows is not None:
+        gap = abs(live_rows - planner_rows)
+        stale = gap > STALE_MIN_ROWS and gap > STALE_RATIO * planner_rows
+    stats["stale"] = stale
+    return stats
 
 
 def _explain(
@@ -145,29 +182,56 @@ def _review(
         entry["execution_ms"] = explained.get("Execution Time")
     seq_scans = []
     unanalyzed = []
+    stale: list[dict[str, Any]] = []
+    tables: dict[str, dict[str, Any]] = {}
     for node in plan_nodes(plan):
+        table = node.get("Relation Name")
+        if not table:
+            continue
+        schema = node.get("Schema")
+        name = f"{schema}.{table}" if schema else table
+        if name not in tables:
+            tables[name] = _table_stats(conn, schema, table) or {}
+        stats = tables[name]
+        if stats.get("stale") and name not in [s["table"] for s in stale]:
+            stale.append({"table": name, **stats, "estimated_rows": node.get("Plan Rows")})
         if node.get("Node Type") != "Seq Scan" or "Filter" not in node:
             continue
-        table = node.get("Relation Name", "?")
-        schema = node.get("Schema")
-        rows = _table_rows(conn, schema, table)
+        rows = stats.get("table_rows")
+        live = stats.get("live_rows") or 0
         scan = {
-            "table": f"{schema}.{table}" if schema else table,
+            "table": name,
             "filter": node["Filter"],
             "table_rows": rows,
+            "live_rows": live,
+            "stale_statistics": bool(stats.get("stale")),
             "estimated_rows": node.get("Plan Rows"),
         }
-        if rows is None:
-            unanalyzed.append(scan)
-        elif rows > limit:
+        # Judge the larger of what the planner believes and what the table holds now:
+        # statistics from when the table was small must not hide a scan of a big one.
+        if max(rows or 0, live) > limit:
             seq_scans.append(scan)
+        elif rows is None:
+            unanalyzed.append(scan)
     entry["seq_scans"] = seq_scans
+    entry["tables"] = tables
+    if stale:
+        entry["stale_statistics"] = stale
     if seq_scans:
         first = seq_scans[0]
+        size = max(first["table_rows"] or 0, first["live_rows"])
+        note = ""
+        if first["stale_statistics"] or first["table_rows"] is None:
+            believed = first["table_rows"]
+            note = (
+                f" (its statistics are stale: the planner counts {believed:,} rows)"
+                if believed is not None
+                else " (never analyzed)"
+            )
         entry.update(
             status=Status.FAIL,
-            summary=f"scans all ~{first['table_rows']:,} rows of {first['table']} sequentially "
-            f"to filter {first['filter']}",
+            summary=f"scans all ~{size:,} rows of {first['table']} sequentially "
+            f"to filter {first['filter']}{note}",
             remediation="Add an index on the filtered column(s) (e.g. CREATE INDEX CONCURRENTLY "
             f"ON {first['table']} (...)), then ANALYZE.",
         )
@@ -179,8 +243,22 @@ def _review(
             "been analyzed",
             remediation=f"Run ANALYZE {unanalyzed[0]['table']}; so the planner knows its size.",
         )
+    elif stale:
+        first = stale[0]
+        entry.update(
+            status=Status.WARN,
+            summary=f"is planned on stale statistics of {first['table']}: the planner counts "
+            f"{first['table_rows']:,} rows, the table holds ~{first['live_rows']:,} (last "
+            f"analyzed {first['last_analyzed'] or 'never'})",
+            remediation=f"Run ANALYZE {first['table']}; and check that autovacuum runs on it, "
+            "then re-run this check: the plan may change.",
+        )
     else:
-        entry.update(status=Status.PASS, summary="uses no sequential scan of a large table")
+        entry.update(
+            status=Status.PASS,
+            summary=f"uses no sequential scan of a large table ({len(tables)} table(s)' "
+            "statistics current)",
+        )
     return entry
 
 
@@ -217,13 +295,15 @@ def run(ctx: CheckContext) -> Result:
     for r in evidence["queries"]:
         r.pop("remediation", None)
     where = f"{tgt.address}/{tgt.params.get('dbname', '')}"
+    tables = {t for r in reviews for t in r.get("tables", {})}
     if not bad:
         n = len(reviews)
         return Result(
             Status.PASS,
-            f"{n} quer{'y' if n == 1 else 'ies'} on {where} use no sequential scan of a table "
-            f"above {limit:,} rows",
+            f"{n} quer{'y' if n == 1 else 'ies'} on {where} explained: no sequential scan of a "
+            f"table above {limit:,} rows, statistics of {len(tables)} table(s) current",
             evidence,
+            observations=n,
         )
     first = next(r for r in bad if r["status"] == status)
     more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
@@ -232,6 +312,7 @@ def run(ctx: CheckContext) -> Result:
         f"query `{_shorten(first['query'])[:80]}` on {where} {first['summary']}{more}",
         evidence,
         " ".join(dict.fromkeys(r["remediation"] for r in bad if r.get("remediation"))),
+        observations=len(reviews),
     )
 
 
@@ -250,10 +331,21 @@ CHECK = Check(
     blocking=False,
     timeout_s=20.0,
     max_age_s=6 * 3600,
-    description=(
-        "EXPLAIN (FORMAT JSON) of each query in PREFLIGHT_DB_QUERIES (default: the checklist's "
-        "contractor_partner_matches lookup) in a read-only transaction. FAIL: a sequential scan "
-        "with a filter on a table above PREFLIGHT_SEQSCAN_ROWS (10,000) rows, or a missing "
-        "table; WARN: such a scan on a never-analyzed table; ERROR: more than one statement."
+    description="The key queries use indexes (EXPLAIN), planned on current statistics",
+    criteria=(
+        "`EXPLAIN (FORMAT JSON)` in a read-only transaction with a statement timeout, rolled "
+        "back; each table in the plan has its planner statistics (`pg_class.reltuples`) "
+        "compared with what it holds now (the planner's rows per page times its current size "
+        "in pages, else `pg_stat_user_tables.n_live_tup`) and `last_analyze`/"
+        "`last_autoanalyze`. FAIL: a "
+        "Seq Scan with a Filter on a table above the row limit by either count (so statistics "
+        "from when the table was small do not hide it; evidence: table, filter, planner rows, "
+        "live rows, estimated rows), or a missing table. WARN: such a scan on a never-analyzed "
+        f"table under the limit, or stale statistics (live rows off from the planner's by more "
+        f"than {int(STALE_RATIO * 100)}% and {STALE_MIN_ROWS:,} rows; last analyze shown), "
+        "naming the table. ERROR: more than one statement in an entry "
+        "(refused by the server: sent as a prepared statement) or invalid SQL. PASS names the "
+        "queries explained"
     ),
+    anchor="PostgreSQL EXPLAIN / pg_stat_user_tables",
 )

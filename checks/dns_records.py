@@ -101,7 +101,7 @@ def _check_record(
         return TargetReport(
             record.label,
             Status.ERROR,
-            f"could not resolve {shown}: {answer.outcome.value}",
+            f"could not resolve {shown}: {answer.reason}",
             evidence,
             "Check that the resolver in PREFLIGHT_DNS_NAMESERVER (or the system's) answers.",
         )
@@ -128,7 +128,9 @@ def _check_record(
             evidence,
             f"Point the {record.rdtype} record for {record.name} at {', '.join(missing)}.",
         )
-    return TargetReport(record.label, Status.PASS, f"{shown} resolves to {answers}", evidence)
+    return TargetReport(
+        record.label, Status.PASS, f"{shown} resolves to {answers}", evidence, observations=1
+    )
 
 
 def run(ctx: CheckContext) -> Result:
@@ -150,7 +152,7 @@ def run(ctx: CheckContext) -> Result:
         )
     deadline = Deadline.for_check(ctx)
     reports = in_parallel(lambda r: _check_record(r, res, deadline), records)
-    result = combine_reports(reports, "records")
+    result = combine_reports(reports, "records", "answers read")
     evidence = {
         **result.evidence,
         "records_from": SETTING if configured else "the checklist (defaults)",
@@ -169,11 +171,13 @@ CHECK = Check(
     blocking=True,
     timeout_s=10.0,
     max_age_s=3600,
-    description=(
-        f"Each record in {SETTING} ('TYPE NAME[=VALUE,...]' separated by ';', default: "
-        f"'{DEFAULT_RECORDS}') resolves, through {_dns.NAMESERVER_SETTING} (host[:port]) or the "
-        "system resolver; wildcard names are queried with a sample label. FAIL on NXDOMAIN, "
-        "no answer, or an expected value missing from the answers; ERROR when the resolver "
-        "times out or fails."
+    description=("The DNS records the launch needs resolve, to the expected values where given"),
+    criteria=(
+        "FAIL: NXDOMAIN, no record of the type, or an expected value missing from the answers "
+        "(extra answers are shown, not judged). A wildcard name is queried as "
+        "`preflight-check.<zone>`. ERROR naming the nameserver and what it did: REFUSED or "
+        "SERVFAIL (not retried), nothing listening (noticed at once over a connected UDP "
+        "socket), or a timeout within the check's deadline. PASS names each answer read"
     ),
+    anchor="the checklist's nslookup (dnspython)",
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import dns.resolver
 
 from checks import _dns
@@ -9,7 +11,9 @@ from checks._net import Deadline, TargetReport, combine_reports, in_parallel
 from checks.base import Check, CheckContext, Result, Status, skipped
 
 MAX_SPF_LOOKUPS = 10  # RFC 7208 section 4.6.4
+MAX_VOID_LOOKUPS = 2  # RFC 7208 section 4.6.4; checkdmarc fails a record above it
 _LOOKUP_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
+_MECHANISMS = frozenset({"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"})
 # Deep include chains are either loops or far past the lookup limit.
 _MAX_SPF_DEPTH = 10
 
@@ -35,6 +39,75 @@ def spf_terms(record: str) -> list[tuple[str, str, str]]:
     return terms
 
 
+def _cidr_ok(text: str, limit: int) -> bool:
+    return text.isdigit() and int(text) <= limit and (text == "0" or not text.startswith("0"))
+
+
+def _domain_spec_ok(value: str) -> bool:
+    """A domain (or a macro-expanded one): at least two labels, no empty label, no spaces."""
+    if "%" in value:
+        return bool(value.strip())
+    labels = value.rstrip(".").split(".")
+    return len(labels) >= 2 and all(0 < len(label) <= 63 for label in labels)
+
+
+def spf_syntax_errors(record: str) -> list[str]:
+    """Terms of an SPF record that RFC 7208 (and checkdmarc's grammar) reject: unknown
+    mechanisms (`incldue:`), bad qualifiers, invalid ip4/ip6 addresses and prefix lengths,
+    a mechanism missing its required domain, a duplicate redirect/exp."""
+    errors: list[str] = []
+    modifiers: list[str] = []
+    for token in record.split()[1:]:
+        head = token.split(":", 1)[0].split("/", 1)[0]
+        if "=" in head:  # a modifier: name=value
+            name, _, value = token.partition("=")
+            if (
+                not name
+                or not name[0].isalpha()
+                or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+            ):
+                errors.append(f"'{token}' is not a valid modifier")
+            elif name.lower() in ("redirect", "exp"):
+                if name.lower() in modifiers:
+                    errors.append(f"'{name}=' appears twice")
+                modifiers.append(name.lower())
+                if not _domain_spec_ok(value):
+                    errors.append(f"'{token}' needs a domain")
+            continue
+        body = token[1:] if token[:1] in "+-~?" else token
+        if body[:1] in "+-~?" or not body:
+            errors.append(f"'{token}' has an invalid qualifier")
+            continue
+        name, sep, value = body.partition(":")
+        name, _, cidr = name.partition("/")
+        name = name.lower()
+        if name not in _MECHANISMS:
+            errors.append(f"'{token}' is not an SPF mechanism")
+        elif name in ("ip4", "ip6"):
+            address, _, prefix = value.partition("/")
+            try:
+                parsed = ipaddress.ip_address(address)
+            except ValueError:
+                errors.append(f"'{token}' is not a valid {name} address")
+                continue
+            if parsed.version != int(name[-1]) or (
+                prefix and not _cidr_ok(prefix, 32 if name == "ip4" else 128)
+            ):
+                errors.append(f"'{token}' is not a valid {name} network")
+        elif name == "all":
+            if sep or cidr:
+                errors.append(f"'{token}' takes no argument")
+        elif name in ("include", "exists") and not _domain_spec_ok(value):
+            errors.append(f"'{token}' needs a domain")
+        elif sep and not _domain_spec_ok(value.split("/", 1)[0]):
+            errors.append(f"'{token}' has an invalid domain")
+        elif cidr and not all(
+            _cidr_ok(c, limit) for c, limit in zip(cidr.split("//"), (32, 128), strict=False)
+        ):
+            errors.append(f"'{token}' has an invalid prefix length")
+    return errors
+
+
 class _SpfWalk:
     """Follows include: and redirect= through DNS, counting the lookups SPF would spend."""
 
@@ -42,6 +115,7 @@ class _SpfWalk:
         self.res = res
         self.deadline = deadline
         self.lookups = 0
+        self.void_lookups: list[str] = []  # queries that found nothing (NXDOMAIN, no answer)
         self.visited: list[str] = []
         self.problems: list[str] = []  # make the record invalid: FAIL
         self.broken: str | None = None  # a lookup failed: ERROR
@@ -56,8 +130,10 @@ class _SpfWalk:
     def _fetch(self, domain: str) -> str | None:
         answer = _dns.lookup(self.res, domain, "TXT", self.deadline)
         if answer.broken:
-            self.broken = f"TXT {domain}: {answer.outcome.value}"
+            self.broken = f"TXT {domain}: {answer.reason}"
             return None
+        if not answer.found:
+            self.void_lookups.append(f"TXT {domain}")
         found = spf_records(answer.values) if answer.found else []
         if len(found) != 1:
             what = "no SPF record" if not found else f"{len(found)} SPF records"
@@ -65,10 +141,26 @@ class _SpfWalk:
             return None
         return found[0]
 
+    def resolves(self, rdtypes: tuple[str, ...], name: str) -> None:
+        """Query a/mx/exists targets as a receiver would, to count void lookups."""
+        for rdtype in rdtypes:
+            answer = _dns.lookup(self.res, name, rdtype, self.deadline)
+            if answer.broken:
+                self.broken = f"{rdtype} {name}: {answer.reason}"
+                return
+            if answer.found or answer.outcome is _dns.Outcome.NXDOMAIN:
+                break
+        if not answer.found:
+            self.void_lookups.append(f"{'/'.join(rdtypes)} {name}")
+
     def walk(self, domain: str, record: str, depth: int = 0) -> None:
         self.visited.append(domain)
         terms = spf_terms(record)
         has_all = any(name == "all" for _, name, _ in terms)
+        errors = spf_syntax_errors(record)
+        if errors:
+            where = "" if depth == 0 else f" (in the record of {domain})"
+            self.problems.extend(f"{e}{where}" for e in errors)
         for qualifier, name, value in terms:
             if self.broken or self.lookups > MAX_SPF_LOOKUPS:
                 return
@@ -76,6 +168,11 @@ class _SpfWalk:
             if not counts:
                 continue
             self.lookups += 1
+            if name in ("a", "mx", "exists") and "%" not in value:
+                target = (value.split("/", 1)[0] or domain).rstrip(".").lower()
+                if name == "exists" or _domain_spec_ok(target):
+                    self.resolves({"a": ("A", "AAAA"), "mx": ("MX",)}.get(name, ("A",)), target)
+                continue
             follow = name == "include" or (name == "redirect" and not has_all)
             if not follow or not value:
                 continue
@@ -112,7 +209,7 @@ def check_spf(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> Ta
         return TargetReport(
             label,
             Status.ERROR,
-            f"could not read the SPF record of {domain}: {answer.outcome.value}",
+            f"could not read the SPF record of {domain}: {answer.reason}",
             {"error": answer.detail or answer.outcome.value},
             "Check that the DNS resolver answers.",
         )
@@ -140,6 +237,7 @@ def check_spf(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> Ta
     final_all = effective_all(records[0], walk)
     evidence.update(
         dns_lookups=walk.lookups if walk.lookups <= MAX_SPF_LOOKUPS else f">{MAX_SPF_LOOKUPS}",
+        void_lookups=walk.void_lookups,
         domains_followed=walk.visited,
         all=f"{final_all}all" if final_all else "none",
     )
@@ -155,6 +253,11 @@ def check_spf(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> Ta
     fails: list[str] = list(walk.problems)
     if walk.lookups > MAX_SPF_LOOKUPS:
         fails.append(f"needs more than {MAX_SPF_LOOKUPS} DNS lookups")
+    if len(walk.void_lookups) > MAX_VOID_LOOKUPS:
+        fails.append(
+            f"{len(walk.void_lookups)} void DNS lookups (more than {MAX_VOID_LOOKUPS}): "
+            + ", ".join(walk.void_lookups)
+        )
     if final_all in ("+", "?"):
         fails.append(f"ends in '{final_all}all', which lets anyone send as {domain}")
     if fails:
@@ -163,8 +266,9 @@ def check_spf(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> Ta
             Status.FAIL,
             f"SPF record of {domain} is not safe: {'; '.join(fails)}",
             evidence,
-            "Flatten or trim includes to at most 10 lookups, fix broken includes, and end "
-            "the record with '-all' or '~all'.",
+            "Fix the record's syntax, flatten or trim includes to at most 10 lookups, remove "
+            "mechanisms that point at names without records, and end the record with '-all' "
+            "or '~all'.",
         )
     if final_all is None:
         return TargetReport(
@@ -177,8 +281,11 @@ def check_spf(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> Ta
     return TargetReport(
         label,
         Status.PASS,
-        f"SPF record of {domain} uses {walk.lookups} DNS lookups and ends in '{final_all}all'",
+        f"SPF record of {domain} parsed ({len(walk.visited)} record(s) followed, "
+        f"{walk.lookups} DNS lookups, {len(walk.void_lookups)} void) and ends in "
+        f"'{final_all}all'",
         evidence,
+        observations=len(walk.visited),
     )
 
 
@@ -200,7 +307,7 @@ def check_dmarc(domain: str, res: dns.resolver.Resolver, deadline: Deadline) -> 
         return TargetReport(
             label,
             Status.ERROR,
-            f"could not read the DMARC record at {name}: {answer.outcome.value}",
+            f"could not read the DMARC record at {name}: {answer.reason}",
             {"error": answer.detail or answer.outcome.value},
             "Check that the DNS resolver answers.",
         )
@@ -260,7 +367,7 @@ def check_dkim(
         return TargetReport(
             label,
             Status.ERROR,
-            f"could not read the DKIM key at {name}: {answer.outcome.value}",
+            f"could not read the DKIM key at {name}: {answer.reason}",
             {**evidence, "error": answer.detail or answer.outcome.value},
             "Check that the DNS resolver answers.",
         )
@@ -327,7 +434,7 @@ def run(ctx: CheckContext) -> Result:
                 "Set PREFLIGHT_DKIM_SELECTORS to the selectors your email provider uses.",
             )
         )
-    return combine_reports(reports, "records")
+    return combine_reports(reports, "records", "records parsed")
 
 
 CHECK = Check(
@@ -340,12 +447,18 @@ CHECK = Check(
     blocking=True,
     timeout_s=10.0,
     max_age_s=6 * 3600,
-    description=(
-        "For PREFLIGHT_EMAIL_DOMAIN: exactly one 'v=spf1' TXT record, at most 10 DNS lookups "
-        "counted through includes and redirects, not ending in +all or ?all (FAIL otherwise; "
-        "no 'all': WARN); a DMARC record at _dmarc.<domain> with p=quarantine or p=reject "
-        "(missing: FAIL; p=none or no rua: WARN); a non-empty DKIM key (p=) at "
-        "<selector>._domainkey.<domain> for each selector in PREFLIGHT_DKIM_SELECTORS (FAIL "
-        "when missing; no selectors configured: WARN)."
+    description="SPF, DMARC and DKIM are published for the sending domain",
+    criteria=(
+        "SPF, by checkdmarc's rules: exactly one `v=spf1` record; FAIL on a syntax error in it "
+        "or any record it includes (unknown mechanism such as `incldue:`, bad qualifier, "
+        "invalid `ip4:`/`ip6:` address or prefix, missing domain, duplicate `redirect=`), more "
+        "than 10 DNS lookups counted through includes and redirects, more than 2 void lookups "
+        "(NXDOMAIN or empty answers while resolving include/a/mx/exists/redirect; the names "
+        "are listed), an include without an SPF record, a loop, or `+all`/`?all`; no `all` "
+        "WARN. DMARC at `_dmarc.<domain>`: missing FAIL, `p=none` or no `rua` WARN. DKIM: each "
+        "selector has a non-empty `p=` at `<selector>._domainkey.<domain>` (FAIL otherwise); "
+        "no selectors configured: WARN. PASS names the records parsed; a resolver failure is "
+        "ERROR"
     ),
+    anchor="checkdmarc",
 )

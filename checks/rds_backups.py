@@ -47,7 +47,16 @@ def evaluate(instance: dict[str, Any], ctx: CheckContext, now: datetime | None =
         "rpo_minutes": rpo_minutes,
     }
     findings: list[Finding] = []
-    if retention == 0:
+    if instance.get("BackupRetentionPeriod") is None:
+        # Not reported is not "disabled": say what could not be seen.
+        findings.append(
+            (
+                Status.UNKNOWN,
+                "RDS did not report BackupRetentionPeriod",
+                "Check automated backups in the RDS console.",
+            )
+        )
+    elif retention == 0:
         findings.append(
             (
                 Status.FAIL,
@@ -104,10 +113,16 @@ def evaluate(instance: dict[str, Any], ctx: CheckContext, now: datetime | None =
         return Result(
             Status.PASS,
             f"RDS {name} keeps backups {retention} days (window {window}) and can restore to "
-            f"{lag_minutes:g} minutes ago, within the {rpo_minutes}-minute RPO",
+            f"{lag_minutes:g} minutes ago, within the {rpo_minutes}-minute RPO (retention, "
+            "window and latest restorable time read)",
             evidence,
+            observations=3,
         )
-    return from_findings(f"RDS {name}", findings, evidence)
+    seen = sum(
+        instance.get(k) is not None
+        for k in ("BackupRetentionPeriod", "PreferredBackupWindow", "LatestRestorableTime")
+    )
+    return from_findings(f"RDS {name}", findings, evidence, observations=seen)
 
 
 def check_instance(ctx: CheckContext, client: Any, instance: dict[str, Any]) -> Result:
@@ -128,8 +143,12 @@ CHECK = Check(
     blocking=True,
     timeout_s=15.0,
     max_age_s=3600,
-    description=(
-        "BackupRetentionPeriod >= 30 days PASS, 7-29 WARN, < 7 or 0 (disabled) FAIL; a backup "
-        "window set; LatestRestorableTime no older than the RPO (5 minutes)."
+    description="RDS automated backups and point-in-time recovery",
+    criteria=(
+        "`BackupRetentionPeriod` >= 30 days (the checklist's target) PASS, 7-29 WARN, below 7 "
+        "or 0 (disabled) FAIL, not reported UNKNOWN; no backup window WARN; "
+        "`LatestRestorableTime` older than the RPO (5 min) FAIL, absent UNKNOWN. PASS names "
+        "the three fields read"
     ),
+    anchor="AWS Security Hub RDS controls",
 )

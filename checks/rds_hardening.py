@@ -14,8 +14,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.exceptions
-
 from checks import _aws
 from checks.base import Check, CheckContext, Finding, Result, Status, from_findings
 
@@ -41,7 +39,7 @@ def _parameter_value(ctx: CheckContext, client: Any, group: str, name: str) -> s
                 if parameter.get("ParameterName") == name:
                     value = parameter.get("ParameterValue")
                     return None if value is None else str(value)
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+    except Exception as exc:  # any failure of this one call: UNKNOWN for the SSL finding
         raise _aws.translate(exc, ctx, f"reading parameter group {group}") from None
     return None
 
@@ -105,8 +103,10 @@ def _certificate(
             info["error"] = exc.result.summary
             return info, (
                 Status.UNKNOWN,
-                f"could not read the validity of CA certificate {ca_id}",
-                exc.result.remediation,
+                f"could not read the validity of CA certificate {ca_id} "
+                f"(DescribeCertificates failed: {exc.result.summary})",
+                "Check the certificate's validity in the RDS console (Certificate authority) "
+                "or allow rds:DescribeCertificates. " + exc.result.remediation,
             )
     if not isinstance(valid_till, datetime):
         return info, (
@@ -190,14 +190,17 @@ def check_instance(
         )
     findings += [f for f in (ssl_finding, cert_finding) if f]
     name = instance.get("DBInstanceIdentifier", "?")
+    judged = 6  # encryption, deletion protection, public access, Multi-AZ, SSL, certificate
     if not findings:
         return Result(
             Status.PASS,
             f"RDS {name} is encrypted, deletion-protected, private, Multi-AZ, forces SSL, and "
-            f"its certificate is valid for {cert_info.get('days_left')} more days",
+            f"its certificate is valid for {cert_info.get('days_left')} more days "
+            f"({judged} settings read)",
             evidence,
+            observations=judged,
         )
-    return from_findings(f"RDS {name}", findings, evidence)
+    return from_findings(f"RDS {name}", findings, evidence, observations=judged)
 
 
 def run(ctx: CheckContext) -> Result:
@@ -215,8 +218,18 @@ CHECK = Check(
     timeout_s=20.0,
     max_age_s=6 * 3600,
     description=(
-        "Storage encrypted, deletion protection on, not publicly accessible (FAIL otherwise); "
-        "Multi-AZ (WARN if off); rds.force_ssl = 1 in the parameter group (FAIL otherwise); "
-        "CA/server certificate valid for more than 90 days (WARN within 90, FAIL expired)."
+        "The RDS instance is encrypted, protected, private, Multi-AZ, forces SSL, and its "
+        "certificate is current"
     ),
+    criteria=(
+        "FAIL: storage not encrypted, deletion protection off, publicly accessible, "
+        "`rds.force_ssl` (MySQL/MariaDB: `require_secure_transport`) not 1 in the parameter "
+        "group, certificate expired. WARN: Multi-AZ off, certificate valid "
+        f"{CERT_WARN_DAYS} days or less (`CertificateDetails.ValidTill`, else "
+        "DescribeCertificates). UNKNOWN: the parameter group or the certificate could not be "
+        "read (denied, an action the endpoint does not support, any failure of that one call), "
+        "with every other finding still reported. ERROR only when the instance itself cannot "
+        "be described. PASS names the 6 settings read"
+    ),
+    anchor="AWS Security Hub RDS controls",
 )

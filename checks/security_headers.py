@@ -77,11 +77,24 @@ def _nosniff(headers: httpx.Headers) -> HeaderVerdict:
     )
 
 
+_ANY_SOURCE = frozenset({"*", "http:", "https:"})  # any host (over a scheme)
+
+
 def _frames(headers: httpx.Headers, policies: list[dict[str, list[str]]]) -> HeaderVerdict:
     name = "frame protection"
     xfo = headers.get("X-Frame-Options")
     ancestors = next((p["frame-ancestors"] for p in policies if "frame-ancestors" in p), None)
     if ancestors is not None:
+        # Browsers obey frame-ancestors over X-Frame-Options, so a wildcard here lets any
+        # site frame the page whatever X-Frame-Options says.
+        broad = sorted(set(ancestors) & _ANY_SOURCE)
+        if broad:
+            return HeaderVerdict(
+                name,
+                Status.FAIL,
+                f"CSP frame-ancestors {' '.join(ancestors)} lets any site frame the page",
+                "Use frame-ancestors 'none' (or 'self' and the exact origins that may frame it).",
+            )
         return HeaderVerdict(name, Status.PASS, f"CSP frame-ancestors {' '.join(ancestors)}")
     if xfo is not None and xfo.strip().upper() in ("DENY", "SAMEORIGIN"):
         return HeaderVerdict(name, Status.PASS, f"X-Frame-Options: {xfo.strip()}")
@@ -113,6 +126,49 @@ def _referrer(headers: httpx.Headers) -> HeaderVerdict:
     return HeaderVerdict(name, Status.PASS, value)
 
 
+_CSP_FIX = (
+    "Restrict scripts: script-src (or default-src) 'self' plus nonces or hashes, with no "
+    "'unsafe-inline', 'unsafe-eval', '*', or http:/https:/data: sources (Helmet's default "
+    "policy is a good start)."
+)
+
+
+def script_problems(policy: dict[str, list[str]]) -> list[tuple[Status, str]]:
+    """What lets scripts run unchecked under one policy, by Mozilla HTTP Observatory's CSP
+    test: no script-src/default-src at all, 'unsafe-inline' without a nonce or hash, a
+    wildcard or scheme source (*, http:, https:, data:) or an http:// host are FAIL (the
+    Observatory deducts 20-25); 'unsafe-eval' and http: sources for passive content (images,
+    styles) are WARN (it deducts 10)."""
+    directive = "script-src" if "script-src" in policy else "default-src"
+    if directive not in policy:
+        return [(Status.FAIL, "restricts no script (no script-src or default-src)")]
+    sources = policy[directive]
+    problems: list[tuple[Status, str]] = []
+    strict = any(s.startswith(_HASH_OR_NONCE) for s in sources)
+    # With a nonce or hash, CSP2+ browsers ignore 'unsafe-inline'; with 'strict-dynamic'
+    # (CSP3) they ignore host and scheme sources too.
+    dynamic = "'strict-dynamic'" in sources and strict
+    if "'unsafe-inline'" in sources and not strict:
+        problems.append((Status.FAIL, f"{directive} allows 'unsafe-inline' scripts"))
+    broad = [s for s in sources if s in _ANY_SOURCE or s in ("data:", "blob:", "filesystem:")]
+    broad += [s for s in sources if s.startswith("http://")]
+    if broad and not dynamic:
+        problems.append((Status.FAIL, f"{directive} allows scripts from {' '.join(broad)}"))
+    if "'unsafe-eval'" in sources:
+        problems.append((Status.WARN, f"{directive} allows 'unsafe-eval'"))
+    # Passive content (images, styles, media...) over plain http: Observatory deducts 10.
+    plain = sorted(
+        name
+        for name, values in policy.items()
+        if name.endswith("-src")
+        and name not in ("script-src", "default-src")
+        and any(v == "http:" or v.startswith("http://") for v in values)
+    )
+    if plain:
+        problems.append((Status.WARN, f"{', '.join(plain)} allow plain http: sources"))
+    return problems
+
+
 def _csp(headers: httpx.Headers, policies: list[dict[str, list[str]]]) -> HeaderVerdict:
     name = "Content-Security-Policy"
     if not policies:
@@ -124,16 +180,17 @@ def _csp(headers: httpx.Headers, policies: list[dict[str, list[str]]]) -> Header
             + (" (only a Report-Only policy, which is not enforced)" if report_only else ""),
             f"Send an enforcing {name} (Helmet's default is a good start).",
         )
-    for policy in policies:
-        scripts = policy.get("script-src", policy.get("default-src", []))
-        # With a nonce or hash present, CSP2+ browsers ignore 'unsafe-inline'.
-        if "'unsafe-inline'" in scripts and not any(s.startswith(_HASH_OR_NONCE) for s in scripts):
-            return HeaderVerdict(
-                name,
-                Status.WARN,
-                "allows 'unsafe-inline' scripts",
-                "Remove 'unsafe-inline' from script-src (use nonces or hashes).",
-            )
+    # Browsers enforce every policy sent, so scripts are as restricted as the strictest one.
+    judged = [script_problems(p) for p in policies]
+    problems = min(judged, key=lambda found: (len([f for f in found if f[0] is Status.FAIL]),
+                                              len(found)))  # fmt: skip
+    if problems:
+        return HeaderVerdict(
+            name,
+            worst([status for status, _ in problems]),
+            "; ".join(text for _, text in problems),
+            _CSP_FIX,
+        )
     return HeaderVerdict(name, Status.PASS, "; ".join(headers.get_list(name)))
 
 
@@ -185,13 +242,16 @@ def _check(client: httpx.Client, url: str, deadline: Deadline) -> TargetReport:
         return TargetReport(
             url,
             Status.PASS,
-            f"{url} sends HSTS, nosniff, frame protection, Referrer-Policy and a CSP, "
-            "and no X-Powered-By",
+            f"{url} (HTTP {response.status_code}) sends HSTS, nosniff, frame protection, "
+            "Referrer-Policy and a CSP that restricts scripts, and no X-Powered-By",
             evidence,
+            observations=len(verdicts),
         )
     problems = [f"{v.header} {v.finding}" for v in verdicts if v.status is not Status.PASS]
     fixes = " ".join(v.fix for v in verdicts if v.status is not Status.PASS and v.fix)
-    return TargetReport(url, status, f"{url}: {'; '.join(problems)}", evidence, fixes)
+    return TargetReport(
+        url, status, f"{url}: {'; '.join(problems)}", evidence, fixes, len(verdicts)
+    )
 
 
 def run(ctx: CheckContext) -> Result:
@@ -201,7 +261,7 @@ def run(ctx: CheckContext) -> Result:
     deadline = Deadline.for_check(ctx)
     with http_client(ctx, follow_redirects=True, max_redirects=5) as client:
         reports = in_parallel(lambda u: _check(client, u, deadline), urls)
-    return combine_reports(reports, "URLs")
+    return combine_reports(reports, "URLs", "headers judged")
 
 
 CHECK = Check(
@@ -214,12 +274,20 @@ CHECK = Check(
     blocking=True,
     timeout_s=10.0,
     max_age_s=3600,
-    description=(
-        "GET FRONTEND_URL and PREFLIGHT_API_URL (following redirects) and judge the final "
-        f"response: HSTS max-age >= {HSTS_MIN_AGE} over HTTPS (missing/shorter FAIL, no "
-        "includeSubDomains WARN); X-Content-Type-Options nosniff; X-Frame-Options DENY/"
-        "SAMEORIGIN or CSP frame-ancestors; Referrer-Policy (unsafe-url WARN); an enforcing "
-        "CSP (WARN when scripts may run 'unsafe-inline'); no X-Powered-By. Missing or wrong "
-        "headers FAIL."
+    description="The security headers Helmet.js (or the proxy) should send",
+    criteria=(
+        "Per URL (redirects followed): HSTS `max-age` >= 15552000 over HTTPS (missing/shorter "
+        "FAIL, no `includeSubDomains` WARN); `X-Content-Type-Options: nosniff`; frame "
+        "protection: CSP `frame-ancestors` without `*`/`http:`/`https:` (a wildcard FAILs even "
+        "with `X-Frame-Options`, which browsers then ignore), else `X-Frame-Options` "
+        "DENY/SAMEORIGIN; `Referrer-Policy` (`unsafe-url` WARN); an enforcing CSP that "
+        "restricts scripts (the strictest policy counts): no `script-src`/`default-src`, "
+        "`'unsafe-inline'` without a nonce/hash, `*`, `http:`, `https:`, `data:` or `http://` "
+        "sources in `script-src` (or `default-src`) FAIL (Observatory deducts 20-25), "
+        "`'unsafe-eval'` or `http:` sources in other `*-src` directives (passive content) WARN "
+        "(it deducts 10); `'strict-dynamic'` with a nonce/hash makes host "
+        "and scheme sources moot; no `X-Powered-By`. Missing or wrong: FAIL. Evidence lists "
+        "each header's verdict; PASS names the headers seen, observations = URLs x 6 headers"
     ),
+    anchor="Mozilla HTTP Observatory",
 )

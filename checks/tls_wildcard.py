@@ -3,7 +3,15 @@
 
 from __future__ import annotations
 
-from checks._net import Deadline, PeerCertificate, TargetError, host_port, peer_certificate
+from checks._net import (
+    Deadline,
+    PeerCertificate,
+    TargetError,
+    describe_key,
+    host_port,
+    key_and_signature,
+    peer_certificate,
+)
 from checks.base import Check, CheckContext, Result, Status, skipped
 
 SAMPLE_LABEL = "preflight-check"
@@ -81,6 +89,19 @@ def run(ctx: CheckContext) -> Result:
         not_after=info.not_after.isoformat(),
         verification="ok" if peer.verified else f"failed: {peer.verify_error}",
     )
+    facts, weak = key_and_signature(peer.der)
+    evidence.update(facts)
+    if weak:
+        # testssl.sh's severities, whatever this machine's OpenSSL accepts (as tls_certificate).
+        return Result(
+            Status.FAIL,
+            f"certificate served for {sample} has a {' and a '.join(weak)}"
+            + ("" if peer.verified else f" and does not verify ({peer.verify_error})"),
+            evidence=evidence,
+            remediation=f"Reissue the certificate for {wildcard} and {domain} with an RSA key of "
+            "at least 2048 bits (or EC P-256+) signed with SHA-256 or better.",
+            observations=1,
+        )
     if not peer.verified:
         return Result(
             Status.FAIL,
@@ -108,8 +129,10 @@ def run(ctx: CheckContext) -> Result:
         return Result(
             Status.PASS,
             f"wildcard certificate for {wildcard} covers {sample} and {domain} "
-            f"(expires {info.not_after.date().isoformat()})",
+            f"({describe_key(facts)}, verified, expires {info.not_after.date().isoformat()}; "
+            "1 TLS handshake)",
             evidence=evidence,
+            observations=1,
         )
 
     # The apex may legitimately have its own certificate: look at what it is served.
@@ -125,18 +148,33 @@ def run(ctx: CheckContext) -> Result:
             remediation=f"Check that {domain} answers on port {port}.",
         )
     apex_sans = apex_peer.info.sans
+    apex_facts, apex_weak = key_and_signature(apex_peer.der)
     evidence["apex_certificate"] = {
         "connected_to": apex_address,
         "sans": list(apex_sans),
         "verification": "ok" if apex_peer.verified else f"failed: {apex_peer.verify_error}",
+        **apex_facts,
     }
-    if apex_peer.verified and _covered_by(apex_sans, domain):
+    if apex_peer.verified and _covered_by(apex_sans, domain) and not apex_weak:
         evidence["apex_covered_by"] = "its own certificate"
         return Result(
             Status.PASS,
-            f"wildcard certificate for {wildcard} covers {sample}, and {domain} is served "
-            "its own valid certificate",
+            f"wildcard certificate for {wildcard} ({describe_key(facts)}) covers {sample}, and "
+            f"{domain} is served its own valid certificate ({describe_key(apex_facts)}; 2 TLS "
+            "handshakes)",
             evidence=evidence,
+            observations=2,
+        )
+    if apex_weak:
+        evidence["apex_covered_by"] = "a weak certificate"
+        return Result(
+            Status.FAIL,
+            f"wildcard certificate for {wildcard} covers {sample} but the certificate served "
+            f"for {domain} has a {' and a '.join(apex_weak)}",
+            evidence=evidence,
+            remediation=f"Reissue the certificate for {domain} with an RSA key of at least 2048 "
+            "bits (or EC P-256+) signed with SHA-256 or better.",
+            observations=2,
         )
     evidence["apex_covered_by"] = "nothing"
     return Result(
@@ -165,10 +203,16 @@ CHECK = Check(
     timeout_s=15.0,
     max_age_s=6 * 3600,
     description=(
-        "Connects to a sample subdomain of PREFLIGHT_WILDCARD_DOMAIN (PREFLIGHT_WILDCARD_SAMPLE, "
-        f"default {SAMPLE_LABEL}.<domain>; PREFLIGHT_WILDCARD_CONNECT overrides the address) "
-        "with that name as SNI. PASS when the served certificate verifies, covers the sample "
-        "through *.<domain>, and the apex is covered (by the same certificate or its own); "
-        "FAIL otherwise."
+        "The wildcard certificate covers subdomains through `*.domain`, and the apex is covered too"
     ),
+    criteria=(
+        "PASS: the certificate served for the sample (SNI = sample) verifies, has "
+        "`*.<domain>` covering the sample, and the apex is in it or served its own valid "
+        "certificate; the summary names the key and signature seen. FAIL otherwise, and "
+        "(testssl.sh's severities, as `tls_certificate`) when a served certificate has an "
+        "RSA/DSA key under 2048 bits, an EC key under 256 bits, or an MD5/SHA-1 signature, "
+        "judged from the certificate whatever this machine's OpenSSL accepts. ERROR: "
+        "unreachable. Wildcards match exactly one whole leftmost label, case-insensitively"
+    ),
+    anchor="testssl.sh",
 )

@@ -144,3 +144,75 @@ def test_only_separators_is_a_configuration_error(pg_plain: PgCluster) -> None:
     result = run_one(db_query_plans.CHECK, pg_plain.ctx(PREFLIGHT_DB_QUERIES=";;;;"))
     assert result.status is Status.ERROR
     assert "PREFLIGHT_DB_QUERIES" in result.remediation
+
+
+def _stale_table(pg: PgCluster, name: str, rows_after: int) -> None:
+    """A table analysed at 100 rows, autovacuum off, then grown to rows_after rows without
+    an index: the planner still believes 100."""
+    pg.sql(
+        f"CREATE TABLE {name} (id bigint, partner_id integer) WITH (autovacuum_enabled = false)",
+        dbname=PG_DB_INDEXED,
+    )
+    pg.sql(f"ALTER TABLE {name} OWNER TO {PG_USER}", dbname=PG_DB_INDEXED)
+    pg.sql(
+        f"INSERT INTO {name} SELECT g, g % 200 FROM generate_series(1, 100) g",
+        dbname=PG_DB_INDEXED,
+    )
+    pg.sql(f"ANALYZE {name}", dbname=PG_DB_INDEXED)
+    pg.sql(
+        f"INSERT INTO {name} SELECT g, g % 200 FROM generate_series(101, {rows_after}) g",
+        dbname=PG_DB_INDEXED,
+    )
+
+
+def test_stale_statistics_do_not_hide_a_big_sequential_scan(pg_plain: PgCluster) -> None:
+    _stale_table(pg_plain, "stale_leads", 300_000)
+    try:
+        assert pg_plain.sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'stale_leads'", dbname=PG_DB_INDEXED
+        ) == [(100.0,)]
+        result = run_one(
+            db_query_plans.CHECK,
+            pg_plain.ctx(
+                DB_NAME=PG_DB_INDEXED,
+                PREFLIGHT_DB_QUERIES="SELECT * FROM stale_leads WHERE partner_id = 94",
+            ),
+        )
+    finally:
+        pg_plain.sql("DROP TABLE stale_leads", dbname=PG_DB_INDEXED)
+    assert result.status is Status.FAIL, result.summary
+    assert "public.stale_leads sequentially" in result.summary
+    assert "statistics are stale: the planner counts 100 rows" in result.summary
+    [scan] = result.evidence["queries"][0]["seq_scans"]
+    assert scan["table_rows"] == 100
+    assert scan["live_rows"] > 100_000  # rows per page at analyze x pages now
+    assert scan["stale_statistics"] is True
+    assert result.observations == 1
+
+
+def test_stale_statistics_under_the_limit_warn_naming_the_table(pg_plain: PgCluster) -> None:
+    _stale_table(pg_plain, "stale_small", 5_000)
+    try:
+        result = run_one(
+            db_query_plans.CHECK,
+            pg_plain.ctx(
+                DB_NAME=PG_DB_INDEXED,
+                PREFLIGHT_DB_QUERIES="SELECT * FROM stale_small WHERE partner_id = 94",
+            ),
+        )
+    finally:
+        pg_plain.sql("DROP TABLE stale_small", dbname=PG_DB_INDEXED)
+    assert result.status is Status.WARN, result.summary
+    assert "stale statistics of public.stale_small" in result.summary
+    assert "the planner counts 100 rows" in result.summary
+    assert "ANALYZE public.stale_small" in result.remediation
+    [stale] = result.evidence["queries"][0]["stale_statistics"]
+    assert stale["last_analyzed"] is not None
+
+
+def test_pass_names_the_queries_explained(pg_plain: PgCluster) -> None:
+    result = run_one(db_query_plans.CHECK, pg_plain.ctx(DB_NAME=PG_DB_INDEXED))
+    assert result.status is Status.PASS, result.summary
+    assert result.observations == 1
+    assert "1 query on" in result.summary and "explained" in result.summary
+    assert "statistics of 1 table(s) current" in result.summary

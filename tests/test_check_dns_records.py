@@ -120,6 +120,48 @@ def test_error_on_servfail(dns_server) -> None:
     assert "SERVFAIL" in detail
 
 
+@pytest.mark.parametrize("rcode", ["REFUSED", "SERVFAIL"])
+def test_a_refusing_nameserver_is_named_with_its_rcode_and_asked_once(
+    dns_server, rcode: str
+) -> None:
+    setattr(dns_server, rcode.lower() if rcode == "SERVFAIL" else "refused", True)
+    env = {
+        "PREFLIGHT_DNS_NAMESERVER": dns_server.nameserver,
+        "PREFLIGHT_DNS_RECORDS": "A app.example.test",
+    }
+    result = _run(env)
+    assert result.status is Status.ERROR
+    assert (
+        f"could not resolve A app.example.test: nameserver {dns_server.nameserver} answered {rcode}"
+    ) in result.summary
+    # Not retried: one question, one answer (no loop until the deadline).
+    assert dns_server.resolver.queries == [("app.example.test", "A")]
+
+
+def test_a_nameserver_with_nothing_listening_is_named(dns_server) -> None:
+    from tests.support.tls_servers import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # ICMP port unreachable, not a lost packet
+    env = {"PREFLIGHT_DNS_NAMESERVER": address, "PREFLIGHT_DNS_RECORDS": "A app.example.test"}
+    result = _run(env)
+    assert result.status is Status.ERROR
+    assert f"nameserver {address} refused the connection" in result.summary
+    assert "timed out" not in result.summary
+
+
+def test_pass_names_the_answers_read(dns_server) -> None:
+    dns_server.add("app.example.test", "A", "10.0.0.1")
+    dns_server.add("api.example.test", "A", "10.0.0.2")
+    env = {
+        "PREFLIGHT_DNS_NAMESERVER": dns_server.nameserver,
+        "PREFLIGHT_DNS_RECORDS": "A app.example.test; A api.example.test=10.0.0.2",
+    }
+    result = _run(env)
+    assert result.status is Status.PASS
+    assert result.observations == 2
+    assert "(2 answers read)" in result.summary
+
+
 @pytest.mark.parametrize(
     "records",
     ["A", "A a.example b.example", "BOGUS a.example", "A a.example="],

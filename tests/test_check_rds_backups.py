@@ -85,3 +85,23 @@ def test_unknown_instance_is_error(aws_rds: Any) -> None:
     assert "no-such-db" in result.summary and "not found" in result.summary
     assert "PREFLIGHT_RDS_INSTANCE" in result.remediation
     assert AWS_SECRET not in result_text(result)
+
+
+def test_pass_names_the_fields_read(aws_rds: Any) -> None:
+    create_instance(aws_rds, "db1")
+    result = run_one(rds_backups.CHECK, aws_ctx("db1"))
+    assert result.status is Status.PASS
+    assert result.observations == 3
+    assert "latest restorable time read" in result.summary
+
+
+def test_unreported_retention_is_unknown_not_disabled() -> None:
+    # An answer without BackupRetentionPeriod (a restricted view, an emulator): not "0 days".
+    instance = {
+        "DBInstanceIdentifier": "db1",
+        "PreferredBackupWindow": "03:00-03:30",
+    }
+    result = rds_backups.evaluate(instance, aws_ctx("db1"))
+    assert result.status is Status.UNKNOWN
+    assert "did not report BackupRetentionPeriod" in result.summary
+    assert "disabled" not in result.summary

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from botocore.stub import Stubber
 
 from checks import rds_hardening
@@ -146,3 +147,66 @@ def test_unreadable_parameter_group_is_unknown_not_hidden(aws_clean_env: None) -
     assert "could not read rds.force_ssl" in result.summary
     assert "storage is not encrypted" in result.summary
     assert result.evidence["certificate"]["source"] == "CertificateDetails"
+
+
+def _no_certificate_details(identifier: str) -> None:
+    """As for an instance whose API answer lacks CertificateDetails: the check falls back to
+    DescribeCertificates."""
+    moto_instance(identifier).certificate_details = None
+
+
+def test_unsupported_describe_certificates_is_unknown_with_other_findings(aws_rds: Any) -> None:
+    # moto does not implement DescribeCertificates: the call fails inside botocore.
+    create_instance(aws_rds, "db1", StorageEncrypted=False, MultiAZ=False)
+    _no_certificate_details("db1")
+    result = run_one(rds_hardening.CHECK, aws_ctx("db1"))
+    assert result.status is Status.FAIL, result.summary  # not ERROR "failed to run"
+    assert "storage is not encrypted" in result.summary
+    assert "Multi-AZ is off" in result.summary
+    assert "could not read the validity of CA certificate rds-ca-rsa2048-g1" in result.summary
+    assert result.evidence["certificate"]["source"] == "DescribeCertificates"
+    assert "error" in result.evidence["certificate"]
+    assert result.evidence["force_ssl"]["value"] == "1"
+
+
+# Common AWS errors (InvalidAction, InternalFailure) are not in RDS's own error model; moto
+# serialises them anyway and says so.
+_GENERIC_AWS_ERROR = pytest.mark.filterwarnings("ignore:Exception\\(RDSClientError\\):UserWarning")
+
+
+@_GENERIC_AWS_ERROR
+def test_describe_certificates_answered_with_an_error_is_unknown(
+    aws_rds: Any, aws_action_error
+) -> None:
+    aws_action_error("describe_certificates", "InvalidAction")
+    create_instance(aws_rds, "db1")
+    _no_certificate_details("db1")
+    result = run_one(rds_hardening.CHECK, aws_ctx("db1"))
+    assert result.status is Status.UNKNOWN, result.summary
+    assert "could not read the validity of CA certificate" in result.summary
+    assert "InvalidAction" in result.summary
+    assert "rds:DescribeCertificates" in result.remediation
+    # everything else was judged and is in the evidence
+    assert result.evidence["storage_encrypted"] is True
+    assert result.evidence["force_ssl"]["value"] == "1"
+    assert result.observations == 6
+
+
+@_GENERIC_AWS_ERROR
+def test_unsupported_parameter_call_is_unknown_with_other_findings(
+    aws_rds: Any, aws_action_error
+) -> None:
+    aws_action_error("describe_db_parameters", "InternalFailure")
+    create_instance(aws_rds, "db1", DeletionProtection=False)
+    result = run_one(rds_hardening.CHECK, aws_ctx("db1"))
+    assert result.status is Status.FAIL
+    assert "deletion protection is off" in result.summary
+    assert "could not read rds.force_ssl" in result.summary
+
+
+def test_pass_names_the_settings_read(aws_rds: Any) -> None:
+    create_instance(aws_rds, "db1")
+    result = run_one(rds_hardening.CHECK, aws_ctx("db1"))
+    assert result.status is Status.PASS
+    assert result.observations == 6
+    assert "(6 settings read)" in result.summary

@@ -37,3 +37,30 @@ def test_insights_off_alone_fails(aws_rds: Any) -> None:
     result = run_one(rds_monitoring.CHECK, aws_ctx("db1"))
     assert result.status is Status.FAIL
     assert result.summary.endswith("Performance Insights is off")
+
+
+def test_missing_performance_insights_field_is_unknown_not_off(aws_rds: Any) -> None:
+    create_instance(aws_rds, "db1")
+    moto_instance("db1").performance_insights_enabled = None  # moto then leaves it out
+    result = run_one(rds_monitoring.CHECK, aws_ctx("db1"))
+    assert result.status is Status.UNKNOWN, result.summary
+    assert "did not report PerformanceInsightsEnabled" in result.summary
+    assert "is off" not in result.summary
+    assert result.evidence["performance_insights"] is None
+    assert result.observations == 1  # MonitoringInterval was read
+
+
+def test_missing_field_does_not_hide_a_failure(aws_rds: Any) -> None:
+    create_instance(aws_rds, "db1", good=False)
+    moto_instance("db1").performance_insights_enabled = None
+    result = run_one(rds_monitoring.CHECK, aws_ctx("db1"))
+    assert result.status is Status.FAIL
+    assert "enhanced monitoring is off" in result.summary
+    assert "did not report PerformanceInsightsEnabled" in result.summary
+
+
+def test_pass_names_the_fields_read(aws_rds: Any) -> None:
+    create_instance(aws_rds, "db1")
+    result = run_one(rds_monitoring.CHECK, aws_ctx("db1"))
+    assert result.observations == 2
+    assert "PerformanceInsightsEnabled read" in result.summary

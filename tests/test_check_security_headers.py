@@ -43,7 +43,10 @@ def test_pass_with_helmet_like_headers_over_https(http_app, ca_bundle) -> None:
     result = _run({"FRONTEND_URL": app.url, "PREFLIGHT_CA_BUNDLE": ca_bundle})
     assert result.status is Status.PASS, result.summary
     assert set(_verdicts(result, app.url).values()) == {"PASS"}
-    assert f"{app.url} sends HSTS" in result.summary
+    assert f"{app.url} (HTTP 200) sends HSTS" in result.summary
+    assert "a CSP that restricts scripts" in result.summary
+    assert result.observations == 6
+    assert "(6 headers judged)" in result.summary
 
 
 def test_bare_express_over_http_fails_on_everything(http_app) -> None:
@@ -75,11 +78,35 @@ def test_bare_express_over_http_fails_on_everything(http_app) -> None:
         (_with(Content_Security_Policy=None,
                Content_Security_Policy_Report_Only="default-src 'self'"),
          "Content-Security-Policy", "FAIL", "Report-Only"),
+        # Observatory deducts 20 for 'unsafe-inline' scripts: FAIL (was WARN)
         (_with(Content_Security_Policy="default-src 'self' 'unsafe-inline'"),
-         "Content-Security-Policy", "WARN", "'unsafe-inline' scripts"),
+         "Content-Security-Policy", "FAIL", "'unsafe-inline' scripts"),
         (_with(Content_Security_Policy="script-src 'self' 'unsafe-inline' 'nonce-abc123'"),
          "Content-Security-Policy", "PASS", "nonce"),
         (_with(X_Powered_By="Express"), "X-Powered-By", "FAIL", "present"),
+        # A CSP that restricts no script is not a pass (Mozilla HTTP Observatory).
+        (_with(Content_Security_Policy="frame-ancestors 'none'"),
+         "Content-Security-Policy", "FAIL", "restricts no script"),
+        (_with(Content_Security_Policy="default-src *"),
+         "Content-Security-Policy", "FAIL", "default-src allows scripts from *"),
+        (_with(Content_Security_Policy="default-src 'self'; script-src 'self' http:"),
+         "Content-Security-Policy", "FAIL", "script-src allows scripts from http:"),
+        (_with(Content_Security_Policy="script-src 'self' https: data:"),
+         "Content-Security-Policy", "FAIL", "allows scripts from https: data:"),
+        (_with(Content_Security_Policy="script-src 'self' http://cdn.example.test"),
+         "Content-Security-Policy", "FAIL", "http://cdn.example.test"),
+        (_with(Content_Security_Policy="script-src 'self' 'unsafe-eval'"),
+         "Content-Security-Policy", "WARN", "'unsafe-eval'"),
+        (_with(Content_Security_Policy="default-src 'self'; img-src 'self' http:"),
+         "Content-Security-Policy", "WARN", "img-src allow plain http: sources"),
+        (_with(Content_Security_Policy="script-src 'nonce-r4nd0m' 'strict-dynamic' https:"),
+         "Content-Security-Policy", "PASS", "strict-dynamic"),
+        (_with(X_Frame_Options="DENY", Content_Security_Policy="default-src 'self'; "
+               "frame-ancestors *"),
+         "frame protection", "FAIL", "lets any site frame"),
+        (_with(X_Frame_Options=None, Content_Security_Policy="default-src 'self'; "
+               "frame-ancestors https:"),
+         "frame protection", "FAIL", "lets any site frame"),
     ],
 )  # fmt: skip
 def test_each_header(http_app, ca_bundle, headers, header, status, phrase) -> None:
@@ -133,3 +160,50 @@ def test_error_when_refused() -> None:
 
 def test_skipped_without_urls() -> None:
     assert _run({}).status is Status.SKIPPED
+
+
+class _RepeatedHeaders(dict):
+    """Header pairs where a name may repeat (two CSP headers); http_apps sends items()."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        super().__init__(pairs)
+        self._pairs = pairs
+
+    def items(self):  # type: ignore[override]
+        return list(self._pairs)
+
+
+def test_two_policies_are_as_strict_as_the_stricter(http_app, ca_bundle) -> None:
+    """Browsers enforce every CSP header: a frame-ancestors-only policy beside a script
+    policy does not weaken it, and a lax one beside it does not strengthen it."""
+
+    def app(request: Request) -> Reply:
+        headers = [(k, v) for k, v in GOOD_HEADERS.items() if k != "Content-Security-Policy"]
+        headers += [
+            ("Content-Security-Policy", "frame-ancestors 'none'"),
+            ("Content-Security-Policy", "script-src 'self'"),
+        ]
+        return Reply(200, _RepeatedHeaders(headers))
+
+    running = http_app(app, tls=True)
+    result = _run({"FRONTEND_URL": running.url, "PREFLIGHT_CA_BUNDLE": ca_bundle})
+    assert result.status is Status.PASS, result.summary
+
+
+def test_lax_policies_alone_fail(http_app, ca_bundle) -> None:
+    def app(request: Request) -> Reply:
+        headers = [(k, v) for k, v in GOOD_HEADERS.items() if k != "Content-Security-Policy"]
+        headers += [
+            ("Content-Security-Policy", "frame-ancestors 'none'"),
+            ("Content-Security-Policy", "script-src * 'unsafe-inline'"),
+        ]
+        return Reply(200, _RepeatedHeaders(headers))
+
+    running = http_app(app, tls=True)
+    result = _run({"FRONTEND_URL": running.url, "PREFLIGHT_CA_BUNDLE": ca_bundle})
+    assert result.status is Status.FAIL
+    assert "Content-Security-Policy" in result.summary
+    assert (
+        result.evidence["targets"][running.url]["headers"]["Content-Security-Policy"]["verdict"]
+        == "FAIL"
+    )

@@ -36,6 +36,10 @@ def test_pass_for_a_valid_long_lived_certificate(tls_server, tls_certs, ca_bundl
     assert "trustme" in host["issuer"]
     assert host["protocol"] in ("TLSv1.2", "TLSv1.3")
     assert host["legacy_protocols"] == {"TLSv1": "refused", "TLSv1.1": "refused"}
+    assert host["key_type"] == "EC secp256r1" and host["key_bits"] == 256
+    assert host["signature"] == "sha256"
+    assert "(EC secp256r1 256-bit, sha256, TLSv1." in result.summary
+    assert result.observations == 3 and "(3 TLS handshakes)" in result.summary
 
 
 @pytest.mark.parametrize(
@@ -82,12 +86,15 @@ def test_expired_certificate_shows_negative_days(tls_server, tls_certs, ca_bundl
     assert "Renew" in result.remediation
 
 
-def test_legacy_protocols_accepted_warn(tls_server, tls_certs, ca_bundle) -> None:
+def test_legacy_protocols_accepted_beside_modern_ones_fail(
+    tls_server, tls_certs, ca_bundle
+) -> None:
+    # testssl.sh: offering TLS 1.0/1.1 is a finding on its own (this was a WARN).
     server = tls_server(tls_certs["valid"], legacy=True)
     result = _run({"PREFLIGHT_TLS_HOSTS": server.address, "PREFLIGHT_CA_BUNDLE": ca_bundle})
     legacy = _host(result)["legacy_protocols"]
     if client_can_offer_tls10():
-        assert result.status is Status.WARN
+        assert result.status is Status.FAIL
         assert legacy["TLSv1"] == "accepted"
         assert "accepts TLSv1" in result.summary
         assert "Disable TLS 1.0" in result.remediation
@@ -189,3 +196,87 @@ def test_error_when_refused() -> None:
 )
 def test_verify_problem(reason: str, problem: str) -> None:
     assert tls_certificate.verify_problem(reason) == problem
+
+
+@pytest.mark.parametrize(
+    ("name", "phrase"),
+    [("rsa1024", "has a RSA 1024-bit key (below 2048)"), ("sha1", "has a SHA-1 signature")],
+)
+def test_weak_key_or_signature_fails_by_its_own_rule(
+    weak_tls_server, weak_ca_bundle, name: str, phrase: str
+) -> None:
+    # This machine's OpenSSL refuses these at its default security level; the verdict must
+    # name the check's own rule (testssl.sh), judged from the served certificate.
+    server = weak_tls_server(name)
+    result = _run({"PREFLIGHT_TLS_HOSTS": server.address, "PREFLIGHT_CA_BUNDLE": weak_ca_bundle})
+    assert result.status is Status.FAIL
+    assert f"certificate for {server.address} {phrase}" in result.summary
+    host = _host(result)
+    assert host["key_type"] == "RSA"
+    assert host["signature"] == ("sha1" if name == "sha1" else "sha256")
+    assert "Reissue the certificate" in result.remediation
+
+
+def test_strong_rebuilt_certificate_passes(weak_tls_server, weak_ca_bundle) -> None:
+    """The control for the two above: the same support code with a P-256 key and SHA-256."""
+    server = weak_tls_server("ec_p256")
+    result = _run({"PREFLIGHT_TLS_HOSTS": server.address, "PREFLIGHT_CA_BUNDLE": weak_ca_bundle})
+    assert result.status is Status.PASS, result.summary
+
+
+@pytest.mark.parametrize(
+    ("version", "name"),
+    [(ssl.TLSVersion.TLSv1, "TLSv1"), (ssl.TLSVersion.TLSv1_1, "TLSv1.1")],
+)
+def test_a_server_speaking_only_an_old_tls_fails(weak_tls_server, ca_bundle, version, name) -> None:
+    server = weak_tls_server(None, only=version)
+    result = _run({"PREFLIGHT_TLS_HOSTS": server.address, "PREFLIGHT_CA_BUNDLE": ca_bundle})
+    assert result.status is Status.FAIL, result.summary
+    assert "could not be fetched" not in result.summary
+    if client_can_offer_tls10():
+        assert f"{server.address} accepts only {name} (no TLS 1.2 or 1.3)" in result.summary
+        assert _host(result)["legacy_protocols"][name] == "accepted"
+        assert _host(result)["key_type"] == "EC secp256r1"
+    else:  # the machine cannot offer it: the protocol alert is the evidence
+        assert "offers no TLS 1.2+" in result.summary
+
+
+def test_old_tls_only_without_a_legacy_capable_client_fails_on_the_alert(
+    weak_tls_server, ca_bundle, monkeypatch
+) -> None:
+    monkeypatch.setattr(
+        tls_certificate,
+        "client_cannot_offer",
+        lambda version: "this machine's OpenSSL cannot offer it (NO_PROTOCOLS_AVAILABLE)",
+    )
+    server = weak_tls_server(None, only=ssl.TLSVersion.TLSv1)
+    result = _run({"PREFLIGHT_TLS_HOSTS": server.address, "PREFLIGHT_CA_BUNDLE": ca_bundle})
+    assert result.status is Status.FAIL
+    assert f"{server.address} offers no TLS 1.2+" in result.summary
+    assert "protocol alert" in result.summary
+
+
+def test_key_and_signature_rules() -> None:
+    import trustme
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from checks._net import key_and_signature
+    from tests.support.weak_tls import weak_leaf
+
+    ca = trustme.CA(key_type=trustme.KeyType.RSA)
+    for curve, hash_alg, expected in [
+        (ec.SECP256R1(), hashes.SHA256(), []),
+        (ec.SECP384R1(), hashes.SHA384(), []),
+        (ec.SECP224R1(), hashes.SHA256(), ["EC 224-bit key (below 256)"]),
+        (ec.SECP256R1(), hashes.SHA1(), ["SHA-1 signature"]),  # noqa: S303 - weak on purpose
+    ]:
+        try:
+            pem, _ = weak_leaf(ca, ec.generate_private_key(curve), hash_alg)
+        except Exception as exc:  # pragma: no cover - a cryptography build without the curve
+            pytest.fail(f"could not build a {curve.name} certificate: {exc}")
+        der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+        facts, problems = key_and_signature(der)
+        assert problems == expected, (curve.name, hash_alg.name)
+        assert facts["key_bits"] == curve.key_size

@@ -119,3 +119,39 @@ def test_skipped_without_a_domain() -> None:
     result = _run({"PREFLIGHT_WILDCARD_SAMPLE": "x.example.test"})
     assert result.status is Status.SKIPPED
     assert result.evidence["missing_settings"] == ["PREFLIGHT_WILDCARD_DOMAIN"]
+
+
+def test_pass_names_what_was_seen(tls_server, tls_certs, ca_bundle) -> None:
+    server = tls_server(tls_certs["wildcard"])
+    result = _run(_env(server.address, ca_bundle))
+    assert result.status is Status.PASS
+    assert result.observations == 1
+    assert "(EC secp256r1 256-bit, sha256, verified" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("name", "phrase"), [("rsa1024", "RSA 1024-bit key"), ("sha1", "SHA-1 signature")]
+)
+def test_weak_wildcard_certificate_fails_by_its_own_rule(
+    weak_ca, weak_ca_bundle, name: str, phrase: str
+) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.support.weak_tls import ContextTLSServer, level0_context, weak_leaf
+
+    bits = 1024 if name == "rsa1024" else 2048
+    algorithm = hashes.SHA1() if name == "sha1" else hashes.SHA256()  # noqa: S303 - weak on purpose
+    pair = weak_leaf(
+        weak_ca,
+        rsa.generate_private_key(public_exponent=65537, key_size=bits),
+        algorithm,
+        names=(f"*.{WILDCARD_DOMAIN}", WILDCARD_DOMAIN),
+    )
+    server = ContextTLSServer(level0_context(*pair))
+    try:
+        result = _run(_env(server.address, weak_ca_bundle))
+    finally:
+        server.close()
+    assert result.status is Status.FAIL
+    assert f"certificate served for {SAMPLE} has a {phrase}" in result.summary

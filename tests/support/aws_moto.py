@@ -5,7 +5,9 @@ own backend objects (attributes on the DBInstance it serialises): PerformanceIns
 and CertificateDetails; LatestRestorableTime is a property of moto's DBInstance that always
 answers "now", so a lagging restore point is made by overriding that property. moto does not
 implement DescribeCertificates nor the default parameter groups: those paths are tested with
-botocore's Stubber on a real client (see the rds_hardening tests).
+botocore's Stubber on a real client (see the rds_hardening tests), with moto as it is (an
+unimplemented action: moto raises NotImplementedError inside the call), and with
+`aws_action_error`, which makes moto's RDS answer one action with an AWS error response.
 """
 
 from __future__ import annotations
@@ -139,3 +141,20 @@ def aws_restore_lag(monkeypatch: pytest.MonkeyPatch) -> Callable[[timedelta], No
         )
 
     return set_lag
+
+
+@pytest.fixture
+def aws_action_error(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+    """`aws_action_error("describe_certificates", "InvalidAction")`: moto's RDS answers
+    that action with this AWS error (serialised by moto like any other error, parsed by
+    botocore from the HTTP response), as an endpoint that does not support it would."""
+    from moto.rds.exceptions import RDSClientError
+    from moto.rds.responses import RDSResponse
+
+    def answer_with(action: str, code: str) -> None:
+        def fail(self: Any) -> Any:
+            raise RDSClientError(code, f"The action {action} is not valid for this endpoint")
+
+        monkeypatch.setattr(RDSResponse, action, fail, raising=False)
+
+    return answer_with

@@ -6,7 +6,8 @@ that tests fill in; checks query it through dnspython via PREFLIGHT_DNS_NAMESERV
         env = {"PREFLIGHT_DNS_NAMESERVER": dns_server.nameserver, ...}
 
 Names are answered exactly, through `*.zone` wildcards, and through CNAME chains inside the
-zone. `delay_s` makes every answer wait; `servfail = True` answers SERVFAIL.
+zone. `delay_s` makes every answer wait; `servfail = True` answers SERVFAIL, `refused = True`
+REFUSED (as an authoritative server asked for a zone it does not serve).
 `silent_dns` is a resolver address that never answers (for timeouts).
 """
 
@@ -72,6 +73,7 @@ class ZoneResolver(BaseResolver):
         self.zone = zone
         self.delay_s = 0.0
         self.servfail = False
+        self.refused = False
         self.queries: list[tuple[str, str]] = []
 
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
@@ -81,8 +83,8 @@ class ZoneResolver(BaseResolver):
         self.queries.append((qname, qtype))
         if self.delay_s:
             time.sleep(self.delay_s)
-        if self.servfail:
-            reply.header.rcode = RCODE.SERVFAIL
+        if self.servfail or self.refused:
+            reply.header.rcode = RCODE.SERVFAIL if self.servfail else RCODE.REFUSED
             return reply
         name = qname
         for hop in range(8):  # CNAME chains end, loops do not
@@ -158,6 +160,14 @@ class LocalDNS:
     @servfail.setter
     def servfail(self, value: bool) -> None:
         self.resolver.servfail = value
+
+    @property
+    def refused(self) -> bool:
+        return self.resolver.refused
+
+    @refused.setter
+    def refused(self, value: bool) -> None:
+        self.resolver.refused = value
 
     def close(self) -> None:
         for server in self._servers:
