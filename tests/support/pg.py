@@ -162,8 +162,12 @@ def start_cluster(
     *,
     ca: trustme.CA | None = None,
     conf: dict[str, str] | None = None,
+    host_auth: list[str] | None = None,
 ) -> PgCluster:
-    """initdb + pg_ctl start in a fresh temp dir; with ca, SSL on and plaintext TCP rejected."""
+    """initdb + pg_ctl start in a fresh temp dir; with ca, SSL on and plaintext TCP rejected.
+
+    host_auth replaces the TCP lines of pg_hba.conf (e.g. to ask for a cleartext password).
+    """
     root = Path(tempfile.mkdtemp(prefix=f"preflight-pg-{name}-"))
     _hand_over(root)
     cluster = PgCluster(name=name, root=root, port=free_port(), ssl=ca is not None)
@@ -211,12 +215,12 @@ def start_cluster(
             ca.cert_pem.write_to_path(str(ca_path))
             cluster.ca_path = str(ca_path)
             settings.update(ssl="on", ssl_cert_file=f"'{cert_path}'", ssl_key_file=f"'{key_path}'")
-            hba += [
+            hba += host_auth or [
                 "hostssl all all 127.0.0.1/32 scram-sha-256",
                 "hostnossl all all 127.0.0.1/32 reject",
             ]
         else:
-            hba.append("host all all 127.0.0.1/32 scram-sha-256")
+            hba += host_auth or ["host all all 127.0.0.1/32 scram-sha-256"]
         settings.update(conf or {})
         with (cluster.data_dir / "postgresql.conf").open("a") as f:
             f.write("\n# preflight test cluster\n")
