@@ -155,6 +155,14 @@ def _structured_parts(value: str) -> list[str] | None:
     return None
 
 
+def _url_password(value: str) -> str | None:
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
 def _runs(text: str) -> Iterable[str]:
     return (text[i : i + RUN] for i in range(len(text) - RUN + 1))
 
@@ -243,6 +251,12 @@ class Redactor:
     def from_env(cls, env: Mapping[str, str]) -> Redactor:
         """A redactor that knows the values of every secret-looking setting in env."""
         values = {v.strip() for k, v in env.items() if v and is_secret_name(k)}
+        # Any URL setting (DATABASE_URL, REDIS_URL) may carry a password.
+        for v in env.values():
+            if v and "://" in v and "@" in v:
+                password = _url_password(v.strip())
+                if password:
+                    values.add(password)
         return cls(values)
 
     def text(self, value: str) -> str:

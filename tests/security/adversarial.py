@@ -27,7 +27,7 @@ def inputs() -> dict[str, str]:
         "url: a:// + ':' x N": _fill(":", "a://"),
         "url: a://u: + 'p' x N, no @": _fill("p", "a://u:"),
         "url: 'a://x:' repeated": _fill("a://x:"),
-        "url: scheme chars then ://": _fill("a", "", "://u:p"),
+        "url: scheme chars then ://u:p@h": _fill("a", "", "://u:p@h"),
         "dsn: 'password=' repeated": _fill("password="),
         "dsn: password=' unclosed": _fill("a", "password='"),
         "dsn: 'password=\" ' repeated": _fill('password=" '),
