@@ -48,35 +48,31 @@ def _shape(pattern: str) -> Any:
     return re2.compile(pattern.encode("ascii"), options=options)
 
 
-# (pattern, replacement). Groups `pre`/`post` are kept around the mask.
-_SHAPES: tuple[tuple[str, bytes], ...] = (
+# Groups `pre` and `post`, where a pattern has them, are kept around the mask.
+_SHAPES: tuple[str, ...] = (
     # scheme://user:password@host -> keep user and host
-    (r"(?i)(?P<pre>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+@", rb"\g<pre>" + MASK.encode() + b"@"),
+    r"(?i)(?P<pre>[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s/]+(?P<post>@)",
     # libpq key/value DSN: password=... (quoted, with backslash escapes, or bare)
-    (
-        r"(?i)(?P<pre>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+)",
-        rb"\g<pre>" + MASK.encode(),
-    ),
+    r"(?i)(?P<pre>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+)",
     # Bearer / Basic authorization values
-    (r"(?i)(?P<pre>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", rb"\g<pre>" + MASK.encode()),
+    r"(?i)(?P<pre>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}",
     # Slack tokens
-    (r"\bxox[abposre]-[A-Za-z0-9-]{6,}", MASK.encode()),
-    (r"\bxapp-\d-[A-Za-z0-9-]{6,}", MASK.encode()),
+    r"\bxox[abposre]-[A-Za-z0-9-]{6,}",
+    r"\bxapp-\d-[A-Za-z0-9-]{6,}",
     # AWS access key ids and secret keys in assignments
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", MASK.encode()),
-    (
-        r"(?i)(?P<pre>aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{20,}",
-        rb"\g<pre>" + MASK.encode(),
-    ),
+    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+    r"(?i)(?P<pre>aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{20,}",
     # PEM private keys; one without its END line (a cut log line) is masked to the end.
-    (
-        r"(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\z)",
-        MASK.encode(),
-    ),
+    r"(?s)-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\z)",
 )
-_SHAPE_PATTERNS = tuple((_shape(p), repl) for p, repl in _SHAPES)
+_SHAPE_PATTERNS = tuple(_shape(p) for p in _SHAPES)
 # One pass that says whether any shape occurs at all: most strings have none.
-_ANY_SHAPE = _shape("|".join(f"(?:{p})" for p, _ in _SHAPES))
+_ANY_SHAPE = _shape(
+    "|".join(
+        "(?:" + p.replace("(?P<pre>", "(?:").replace("(?P<post>", "(?:") + ")" for p in _SHAPES
+    )
+)
+_MASK_BYTES = MASK.encode()
 
 
 def is_secret_name(name: str) -> bool:
@@ -235,9 +231,30 @@ def _mask_shapes(text: str) -> str:
     data = text.encode("utf-8", "surrogatepass")
     if _ANY_SHAPE.search(data) is None:
         return text
-    for pattern, repl in _SHAPE_PATTERNS:
-        data = pattern.sub(repl, data)
+    for pattern in _SHAPE_PATTERNS:
+        data = _sub(pattern, data)
     return data.decode("utf-8", "surrogatepass")
+
+
+def _sub(pattern: Any, data: bytes) -> bytes:
+    """pattern.sub(pre + MASK + post) without a Python-level template per match."""
+    groups = pattern.groupindex
+    pre, post = groups.get(b"pre"), groups.get(b"post")
+    pieces: list[bytes] = []
+    last = 0
+    for match in pattern.finditer(data):
+        start, end = match.span()
+        pieces.append(data[last:start])
+        if pre is not None:
+            pieces.append(data[start : match.end(pre)])
+        pieces.append(_MASK_BYTES)
+        if post is not None:
+            pieces.append(data[match.start(post) : end])
+        last = end
+    if not pieces:
+        return data
+    pieces.append(data[last:])
+    return b"".join(pieces)
 
 
 class Redactor:
