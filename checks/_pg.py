@@ -187,6 +187,7 @@ class ConnectFailure:
     """Kinds of refused connections, from libpq's and the server's messages."""
 
     CLEARTEXT = "cleartext_password"
+    OLD_LIBPQ = "libpq_without_require_auth"
     AUTH_METHOD = "auth_method"
     AUTH = "authentication"
     HBA = "pg_hba"
@@ -203,6 +204,8 @@ _KINDS: tuple[tuple[str, Any], ...] = tuple(
         # libpq's require_auth refusing what the server asked for (the password was not sent)
         (ConnectFailure.CLEARTEXT, r"server requested a cleartext password"),
         (ConnectFailure.AUTH_METHOD, r"authentication method requirement"),
+        # libpq before 16 does not know require_auth: fail closed rather than drop it
+        (ConnectFailure.OLD_LIBPQ, r"invalid connection option \"require_auth\""),
         (ConnectFailure.AUTH, r"authentication failed|role \"[^\"]*\" does not exist"),
         (ConnectFailure.HBA, r"pg_hba\.conf"),
         (ConnectFailure.DATABASE, r"database \"[^\"]*\" does not exist"),
@@ -252,6 +255,15 @@ def connection_failure(exc: BaseException, ctx: CheckContext, tgt: PgTarget) -> 
             "Use scram-sha-256 instead of `password` in pg_hba.conf (password_encryption = "
             "scram-sha-256, then set the role's password again), and connect over verified "
             "TLS: DB_SSL=true with PGSSLROOTCERT (or PREFLIGHT_CA_BUNDLE) naming the server's CA.",
+        )
+    if kind == ConnectFailure.OLD_LIBPQ:
+        return Result(
+            Status.ERROR,
+            f"this libpq ({psycopg.pq.version()}) cannot refuse cleartext passwords "
+            f"(require_auth needs libpq 16 or later), so {where} was not contacted",
+            evidence,
+            "Install psycopg[binary] (it bundles a current libpq), or connect over verified "
+            "TLS: DB_SSL=true with PGSSLROOTCERT (or PREFLIGHT_CA_BUNDLE).",
         )
     if kind == ConnectFailure.AUTH_METHOD:
         return Result(

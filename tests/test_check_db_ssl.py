@@ -4,6 +4,7 @@ verified TLS (libpq's require_auth), with a capture of the wire to prove it."""
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from checks import _pg, db_connect, db_ssl
@@ -157,3 +158,17 @@ def test_cleartext_password_is_sent_inside_verified_tls_only(pg_cleartext: PgClu
     assert result.status is Status.FAIL
     assert "asked for a cleartext password" in result.summary
     assert len(_password_checks(pg_cleartext.server_log()[log_before:])) == 1
+
+
+def test_libpq_without_require_auth_fails_closed(pg_ssl: PgCluster) -> None:
+    """libpq before 16 rejects the require_auth keyword: the check says why and what to do
+    rather than dropping the protection."""
+    ctx = pg_ssl.ctx(DB_SSL="false")
+    tgt = _pg.target(ctx)
+    assert tgt is not None
+    exc = psycopg.OperationalError('invalid connection option "require_auth"')
+    result = _pg.connection_failure(exc, ctx, tgt)
+    assert result.status is Status.ERROR
+    assert "cannot refuse cleartext passwords" in result.summary
+    assert "psycopg[binary]" in result.remediation
+    assert result.evidence["failure"] == _pg.ConnectFailure.OLD_LIBPQ
