@@ -144,7 +144,7 @@ def _structured_parts(value: str) -> list[str] | None:
         # A key in the user position (Sentry DSN) is the secret when there is no password.
         found = [unquote(p) for p in (password or user,) if p]
         return found or None
-    if "password=" in value.lower():
+    if value.isascii() and "password=" in value.lower():
         tail = value[value.lower().rindex("password=") + len("password=") :]
         word = tail.split()[0].strip("'\"") if tail.split() else ""
         return [word] if word else None
@@ -205,7 +205,7 @@ def _mask_known(automaton: Any, text: str) -> str:
     for last, length in automaton.iter(text):
         first = last - length + 1
         if ends and first <= ends[-1]:
-            ends[-1] = last + 1
+            ends[-1] = max(ends[-1], last + 1)
             if first < starts[-1]:
                 starts[-1] = first
                 while len(starts) > 1 and first <= ends[-2]:
