@@ -6,15 +6,19 @@ PGSSLCERT, ...) keep working: they are passed through as conninfo keywords for w
 does not say, and never override it. With DB_SSL=true the connection verifies the server
 certificate (sslmode=verify-full) whenever a root certificate is known (PGSSLROOTCERT or
 PREFLIGHT_CA_BUNDLE), else it still encrypts (sslmode=require).
+
+Unless the connection is verified TLS (verify-ca, verify-full), libpq is told to refuse a
+server that asks for the password in cleartext (require_auth=!password): on a plaintext or
+unverified connection anyone on the path, or a server impersonating the database, would read it.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
+import re2
 
 from checks.base import CheckContext, Result, Status, skipped
 from checks.redact import Redactor
@@ -45,6 +49,7 @@ _LIBPQ_ENV = {
     "PGTARGETSESSIONATTRS": "target_session_attrs",
     "PGOPTIONS": "options",
     "PGAPPNAME": "application_name",
+    "PGREQUIREAUTH": "require_auth",
 }
 _DB_KEYWORDS = {
     "DB_HOST": "host",
@@ -56,6 +61,7 @@ _DB_KEYWORDS = {
 ENCRYPTING_MODES = frozenset({"require", "verify-ca", "verify-full"})
 VERIFYING_MODES = frozenset({"verify-ca", "verify-full"})
 APPLICATION_NAME = "preflight-readiness-check"
+NO_CLEARTEXT = "!password"
 
 
 @dataclass(frozen=True)
@@ -119,9 +125,31 @@ def target(ctx: CheckContext) -> PgTarget | None:
     elif libpq_mode is None:
         params["sslmode"] = "prefer"
 
+    require_auth = _require_auth(params)
+    if require_auth:
+        params["require_auth"] = require_auth
     params["connect_timeout"] = str(connect_timeout(ctx))
     params.setdefault("application_name", APPLICATION_NAME)
     return PgTarget(params)
+
+
+def _require_auth(params: dict[str, str]) -> str | None:
+    """libpq's require_auth for these settings: cleartext passwords only inside verified TLS.
+
+    A PGREQUIREAUTH that already excludes cleartext is kept (it may be stricter)."""
+    chosen = params.get("require_auth")
+    if params.get("sslmode") in VERIFYING_MODES:
+        return chosen
+    if chosen and _excludes_cleartext(chosen):
+        return chosen
+    return NO_CLEARTEXT
+
+
+def _excludes_cleartext(require_auth: str) -> bool:
+    methods = [m.strip().lower() for m in require_auth.split(",") if m.strip()]
+    if methods and all(m.startswith("!") for m in methods):
+        return "!password" in methods
+    return bool(methods) and "password" not in methods
 
 
 def connect_timeout(ctx: CheckContext) -> int:
@@ -158,6 +186,9 @@ def ssl_in_use(conn: psycopg.Connection[Any]) -> bool:
 class ConnectFailure:
     """Kinds of refused connections, from libpq's and the server's messages."""
 
+    CLEARTEXT = "cleartext_password"
+    OLD_LIBPQ = "libpq_without_require_auth"
+    AUTH_METHOD = "auth_method"
     AUTH = "authentication"
     HBA = "pg_hba"
     DATABASE = "database"
@@ -166,23 +197,26 @@ class ConnectFailure:
     UNREACHABLE = "unreachable"
 
 
-_KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        ConnectFailure.AUTH,
-        re.compile(r"authentication failed|role \"[^\"]*\" does not exist", re.I),
-    ),
-    (ConnectFailure.HBA, re.compile(r"pg_hba\.conf", re.I)),
-    (ConnectFailure.DATABASE, re.compile(r"database \"[^\"]*\" does not exist", re.I)),
-    (ConnectFailure.NO_SSL, re.compile(r"server does not support SSL", re.I)),
-    (
-        ConnectFailure.CERTIFICATE,
-        re.compile(r"certificate|root\.crt|does not match host name|SSL error", re.I),
-    ),
+# RE2: libpq's messages echo server text, which is outside input.
+_KINDS: tuple[tuple[str, Any], ...] = tuple(
+    (kind, re2.compile("(?i)" + pattern))
+    for kind, pattern in (
+        # libpq's require_auth refusing what the server asked for (the password was not sent)
+        (ConnectFailure.CLEARTEXT, r"server requested a cleartext password"),
+        (ConnectFailure.AUTH_METHOD, r"authentication method requirement"),
+        # libpq before 16 does not know require_auth: fail closed rather than drop it
+        (ConnectFailure.OLD_LIBPQ, r"invalid connection option \"require_auth\""),
+        (ConnectFailure.AUTH, r"authentication failed|role \"[^\"]*\" does not exist"),
+        (ConnectFailure.HBA, r"pg_hba\.conf"),
+        (ConnectFailure.DATABASE, r"database \"[^\"]*\" does not exist"),
+        (ConnectFailure.NO_SSL, r"server does not support SSL"),
+        (ConnectFailure.CERTIFICATE, r"certificate|root\.crt|does not match host name|SSL error"),
+    )
 )
 
 
 def failure_kind(exc: BaseException) -> str:
-    text = str(exc)
+    text = str(exc).encode("utf-8", "replace").decode("utf-8")
     for kind, pattern in _KINDS:
         if pattern.search(text):
             return kind
@@ -190,14 +224,17 @@ def failure_kind(exc: BaseException) -> str:
 
 
 def server_message(exc: BaseException, ctx: CheckContext, limit: int = 240) -> str:
-    """libpq's reason, without the "connection to server at ... failed:" preamble, redacted."""
-    text = str(exc)
+    """libpq's reason, without the "connection to server at ... failed:" preamble, redacted.
+
+    Redaction comes first: a secret echoed with two spaces would no longer match its value
+    once whitespace is collapsed (the redactor also knows the collapsed form: both guard)."""
+    redactor = Redactor.from_env(ctx.env)
+    text = redactor.text(str(exc))
     if "FATAL:" in text:
         text = text.rsplit("FATAL:", 1)[1]
     elif "failed:" in text:
         text = text.rsplit("failed:", 1)[1]
-    text = " ".join(text.split())
-    text = Redactor.from_env(ctx.env).text(text)
+    text = redactor.text(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -209,6 +246,33 @@ def connection_failure(exc: BaseException, ctx: CheckContext, tgt: PgTarget) -> 
     where = f"PostgreSQL at {tgt.address}"
     user = tgt.params.get("user", "")
     evidence = {**tgt.describe(), "failure": kind, "reason": reason}
+    if kind == ConnectFailure.CLEARTEXT:
+        return Result(
+            Status.FAIL,
+            f"{where}: server asked for a cleartext password on a connection that is not "
+            f"verified TLS (sslmode={tgt.sslmode}); Preflight refused to send it",
+            evidence,
+            "Use scram-sha-256 instead of `password` in pg_hba.conf (password_encryption = "
+            "scram-sha-256, then set the role's password again), and connect over verified "
+            "TLS: DB_SSL=true with PGSSLROOTCERT (or PREFLIGHT_CA_BUNDLE) naming the server's CA.",
+        )
+    if kind == ConnectFailure.OLD_LIBPQ:
+        return Result(
+            Status.ERROR,
+            f"this libpq ({psycopg.pq.version()}) cannot refuse cleartext passwords "
+            f"(require_auth needs libpq 16 or later), so {where} was not contacted",
+            evidence,
+            "Install psycopg[binary] (it bundles a current libpq), or connect over verified "
+            "TLS: DB_SSL=true with PGSSLROOTCERT (or PREFLIGHT_CA_BUNDLE).",
+        )
+    if kind == ConnectFailure.AUTH_METHOD:
+        return Result(
+            Status.FAIL,
+            f"{where} asked for an authentication method this connection refuses: {reason}",
+            evidence,
+            "Use scram-sha-256 in pg_hba.conf, or relax PGREQUIREAUTH if it is stricter than "
+            "the server can be.",
+        )
     if kind == ConnectFailure.AUTH:
         return Result(
             Status.FAIL,

@@ -1,32 +1,50 @@
 """Database connections are encrypted, and the server refuses unencrypted ones.
 
 Three observations: DB_SSL=true (what the app is told), pg_stat_ssl for this check's own
-backend (what the connection really uses), and a second login with sslmode=disable that the
-server must refuse (on RDS: rds.force_ssl=1; self-hosted: `hostnossl ... reject` in pg_hba).
+backend (what the connection really uses), and a second connection with sslmode=disable that
+the server must refuse (on RDS: rds.force_ssl=1; self-hosted: `hostnossl ... reject` in pg_hba).
+
+The plaintext probe never sends a password: it goes without one and with libpq's
+require_auth=none, so libpq hangs up as soon as the server asks for any authentication. What
+is observed is pg_hba's decision on an unencrypted connection: a refusal, or a request for
+credentials (which means a plaintext login would be let in), or no authentication at all.
 """
 
 from __future__ import annotations
 
 import psycopg
+import re2
 
 from checks import _pg
 from checks.base import Check, CheckContext, Finding, Result, Status, from_findings
 
+# libpq: 'authentication method requirement "none" failed: server requested SASL authentication'
+_ASKED = re2.compile(
+    r'authentication method requirement "none" failed: server requested ([^\n]{1,80})'
+)
+_CLEARTEXT = "a cleartext password"
+
 
 def _plaintext_probe(ctx: CheckContext, tgt: _pg.PgTarget) -> tuple[str, str]:
-    """("refused" | "accepted" | "unknown", reason) for a login with sslmode=disable."""
-    # The first connection already used part of the budget: the probe gets less.
-    probe = tgt.with_params(
-        sslmode="disable", connect_timeout=str(max(2, int(ctx.timeout_s * 0.3)))
+    """("refused" | "accepted" | "unknown", what the server did) for an unencrypted connection
+    that carries no password."""
+    params = {k: v for k, v in tgt.params.items() if k not in {"password", "passfile"}}
+    params.update(
+        sslmode="disable",
+        gssencmode="disable",
+        require_auth="none",
+        # The first connection already used part of the budget: the probe gets less.
+        connect_timeout=str(max(2, int(ctx.timeout_s * 0.3))),
     )
     try:
-        _pg.connect(ctx, probe).close()
-        return "accepted", ""
+        psycopg.connect(**params, autocommit=True).close()  # type: ignore[arg-type]
+        return "accepted", "the server asked for no authentication at all"
     except psycopg.Error as exc:
+        asked = _ASKED.search(str(exc).encode("utf-8", "replace").decode("utf-8"))
+        if asked:
+            return "accepted", f"the server asked for {asked.group(1).strip()}"
         reason = _pg.server_message(exc, ctx)
-        # The same credentials worked a moment ago over SSL, so an access-rule or
-        # authentication refusal of the unencrypted login is the server refusing plaintext.
-        if _pg.failure_kind(exc) in {_pg.ConnectFailure.HBA, _pg.ConnectFailure.AUTH}:
+        if _pg.failure_kind(exc) == _pg.ConnectFailure.HBA:
             return "refused", reason
         return "unknown", reason
 
@@ -61,6 +79,7 @@ def run(ctx: CheckContext) -> Result:
     }
     if probe_reason:
         evidence["plaintext_reason"] = probe_reason
+    evidence["plaintext_probe_sent_password"] = False
 
     problems: list[Finding] = []
     if not in_use:
@@ -89,6 +108,15 @@ def run(ctx: CheckContext) -> Result:
                 "pg_hba.conf.",
             )
         )
+        if probe_reason.endswith(_CLEARTEXT):
+            problems.append(
+                (
+                    Status.FAIL,
+                    "on unencrypted connections the server asked for a cleartext password",
+                    "Use scram-sha-256 instead of `password` in pg_hba.conf "
+                    "(password_encryption = scram-sha-256, then set the role's password again).",
+                )
+            )
     elif plaintext == "unknown":
         problems.append(
             (
@@ -108,14 +136,18 @@ def run(ctx: CheckContext) -> Result:
         )
 
     where = f"PostgreSQL at {tgt.address}"
+    # DB_SSL, this session's pg_stat_ssl row, the plaintext probe
+    observed = 3
     if not problems:
         return Result(
             Status.PASS,
             f"{where} uses {tls_version} ({cipher}), verifies its certificate and refuses "
-            "unencrypted logins",
+            "unencrypted logins (3 observations: DB_SSL, pg_stat_ssl, an unencrypted probe "
+            "without a password)",
             evidence,
+            observations=observed,
         )
-    return from_findings(where, problems, evidence)
+    return from_findings(where, problems, evidence, observations=observed)
 
 
 CHECK = Check(
@@ -130,8 +162,18 @@ CHECK = Check(
     max_age_s=3600,
     description=(
         "DB_SSL=true, this connection is encrypted (pg_stat_ssl: TLS version and cipher), and "
-        "a login with sslmode=disable is refused by the server. FAIL: unencrypted, DB_SSL not "
-        "true, or plaintext accepted; WARN: encrypted but the certificate is not verified "
-        "(no PGSSLROOTCERT/PREFLIGHT_CA_BUNDLE)."
+        "the server refuses an unencrypted connection before any authentication (probed "
+        "without a password). No connection sends a password in cleartext outside verified TLS."
     ),
+    criteria=(
+        "PASS: DB_SSL=true, pg_stat_ssl shows TLS for this session, the certificate is "
+        "verified (sslmode=verify-full or verify-ca), and pg_hba refuses a connection with "
+        "sslmode=disable. FAIL: the session is unencrypted, DB_SSL is not true, the server "
+        "offers authentication (or none) on an unencrypted connection, or it asks for a "
+        "cleartext password outside verified TLS (Preflight refuses to send it). WARN: "
+        "encrypted but the certificate is not verified (no PGSSLROOTCERT/PREFLIGHT_CA_BUNDLE). "
+        "UNKNOWN: the probe's outcome was neither a refusal nor an authentication request. "
+        "SKIPPED: no DB_HOST."
+    ),
+    anchor="AWS RDS rds.force_ssl; PostgreSQL pg_hba hostssl/hostnossl and libpq require_auth",
 )

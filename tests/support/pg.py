@@ -11,6 +11,9 @@ Session fixtures (each cluster starts once, on first use, and stops at the end):
 - `pg_plain`: no SSL at all; max_connections 10 with no reserved slots, so a test can fill it.
 - `pg_tuned`: pg_stat_statements preloaded and created, log_min_duration_statement 500 ms;
   database `slowlog` overrides it to 5000 ms.
+- `pg_cleartext`: SSL with a trustme certificate, and pg_hba asking for a cleartext password
+  (`password` method) with or without SSL; log_connections on, so its log shows whether a
+  password was ever checked (`server_log()`).
 Every cluster has the app role `preflight_app` (password PG_PASSWORD) owning database `tpedb`
 with `contractor_partner_matches` (20,000 rows, no index on partner_id, ANALYZEd) and database
 `tpedb_indexed` with the same table indexed on partner_id.
@@ -139,6 +142,11 @@ class PgCluster:
     def ctx(self, timeout_s: float = 10.0, allow_active: bool = False, **env: str) -> CheckContext:
         return CheckContext(env=self.env(**env), timeout_s=timeout_s, allow_active=allow_active)
 
+    def server_log(self) -> str:
+        """The server's log so far (pg_ctl -l)."""
+        path = self.root / "server.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def stop(self) -> None:
         subprocess.run(
             _as_server_user(
@@ -162,8 +170,12 @@ def start_cluster(
     *,
     ca: trustme.CA | None = None,
     conf: dict[str, str] | None = None,
+    host_auth: list[str] | None = None,
 ) -> PgCluster:
-    """initdb + pg_ctl start in a fresh temp dir; with ca, SSL on and plaintext TCP rejected."""
+    """initdb + pg_ctl start in a fresh temp dir; with ca, SSL on and plaintext TCP rejected.
+
+    host_auth replaces the TCP lines of pg_hba.conf (e.g. to ask for a cleartext password).
+    """
     root = Path(tempfile.mkdtemp(prefix=f"preflight-pg-{name}-"))
     _hand_over(root)
     cluster = PgCluster(name=name, root=root, port=free_port(), ssl=ca is not None)
@@ -211,12 +223,12 @@ def start_cluster(
             ca.cert_pem.write_to_path(str(ca_path))
             cluster.ca_path = str(ca_path)
             settings.update(ssl="on", ssl_cert_file=f"'{cert_path}'", ssl_key_file=f"'{key_path}'")
-            hba += [
+            hba += host_auth or [
                 "hostssl all all 127.0.0.1/32 scram-sha-256",
                 "hostnossl all all 127.0.0.1/32 reject",
             ]
         else:
-            hba.append("host all all 127.0.0.1/32 scram-sha-256")
+            hba += host_auth or ["host all all 127.0.0.1/32 scram-sha-256"]
         settings.update(conf or {})
         with (cluster.data_dir / "postgresql.conf").open("a") as f:
             f.write("\n# preflight test cluster\n")
@@ -296,6 +308,20 @@ def pg_plain() -> Iterator[PgCluster]:
 
 
 @pytest.fixture(scope="session")
+def pg_cleartext(pg_ca: trustme.CA) -> Iterator[PgCluster]:
+    with _session_cluster(
+        "cleartext",
+        ca=pg_ca,
+        conf={"log_connections": "on"},
+        host_auth=[
+            "hostssl all all 127.0.0.1/32 password",
+            "hostnossl all all 127.0.0.1/32 password",
+        ],
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
 def pg_tuned() -> Iterator[PgCluster]:
     with _session_cluster(
         "tuned",
@@ -344,4 +370,55 @@ def stalling_server() -> Iterator[int]:
         thread.join(2)
         for conn in accepted:
             conn.close()
+        listener.close()
+
+
+@contextlib.contextmanager
+def recording_proxy(port: int) -> Iterator[tuple[int, bytearray]]:
+    """A loopback TCP relay to `port` that keeps every byte the client sent (a capture of what
+    went over the wire, for asserting a password never did)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    sent = bytearray()
+    lock = threading.Lock()
+    stop = threading.Event()
+    sockets: list[socket.socket] = []
+
+    def pump(src: socket.socket, dst: socket.socket, record: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if record:
+                    with lock:
+                        sent.extend(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                continue
+            upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
+            upstream.settimeout(None)
+            sockets.extend((client, upstream))
+            for args in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=pump, args=args, daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1]), sent
+    finally:
+        stop.set()
+        thread.join(2)
+        for s in sockets:
+            s.close()
         listener.close()
