@@ -222,7 +222,20 @@ class Services:
         text = checklist.source_text
         if not text:
             raise ChecklistError("a checklist without its Markdown text cannot be stored")
-        return self.commit(self.prepare_text(text, "checklist"), imported_by="preflight")
+        prepared = self.prepare_text(text, "checklist")
+        # Keep the bindings the caller gave its items, beside those the text itself carries.
+        bindings = {k: list(v) for k, v in prepared.bindings.items()}
+        for item in checklist.items:
+            for check_id in item.checks:
+                if item.id not in bindings.setdefault(check_id, []):
+                    bindings[check_id].append(item.id)
+        bound, missing = apply_bindings(
+            prepared.checklist, {k: tuple(v) for k, v in bindings.items()}
+        )
+        prepared = dataclasses.replace(
+            prepared, checklist=bound, bindings=bindings, missing_bindings=missing
+        )
+        return self.commit(prepared, imported_by="preflight")
 
     def refresh(self, *, force: bool = False) -> bool:
         """Rebuild self.checklist from the store when another process imported a new version
