@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 from checks import _pg
 from checks.base import Check, CheckContext, Result, Status
 from checks.redact import Redactor
@@ -44,6 +46,7 @@ _ENV_FOR = {
     "target_session_attrs": "PGTARGETSESSIONATTRS",
     "connect_timeout": "PGCONNECT_TIMEOUT",
     "application_name": "PGAPPNAME",
+    "require_auth": "PGREQUIREAUTH",  # honoured by libpq 16+; see _refuses_cleartext
 }
 _UNREACHABLE = re.compile(
     r"could not connect|connection refused|timeout expired|could not translate host name|"
@@ -83,6 +86,32 @@ def subprocess_env(tgt: _pg.PgTarget) -> dict[str, str]:
     return env
 
 
+def tool_major(path: str) -> int:
+    """The major version of a PostgreSQL client tool (`pg_dump (PostgreSQL) 15.18` -> 15)."""
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    words = out.split()
+    version = words[-1] if words else ""
+    major = version.split(".")[0]
+    return int(major) if major.isdigit() else 0
+
+
+def _cleartext_probe(ctx: CheckContext, tgt: _pg.PgTarget) -> Result | None:
+    """A pg_dump older than 16 ignores PGREQUIREAUTH and would hand the password to a server
+    that asks for it in cleartext. Before it runs, our own libpq (which enforces require_auth)
+    connects once: a server asking for a cleartext password is refused there, the password
+    unsent, and pg_dump never starts. None when the probe connected."""
+    try:
+        with _pg.connect(ctx, tgt):
+            return None
+    except psycopg.Error as exc:
+        return _pg.connection_failure(exc, ctx, tgt)
+
+
 def _last_line(text: str, redactor: Redactor) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     line = redactor.text(lines[-1]) if lines else ""
@@ -103,6 +132,10 @@ def run(ctx: CheckContext) -> Result:
             "Install the PostgreSQL client tools (Debian: postgresql-client) matching the "
             "server's major version or newer.",
         )
+    if "require_auth" in tgt.params and tool_major(pg_dump) < 16:
+        refused = _cleartext_probe(ctx, tgt)
+        if refused is not None:
+            return refused
     redactor = Redactor.from_env(ctx.env)
     env = subprocess_env(tgt)
     deadline = time.monotonic() + max(ctx.timeout_s - 1.0, 1.0)

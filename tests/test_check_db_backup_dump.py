@@ -103,3 +103,20 @@ def test_missing_tools_are_an_error(monkeypatch: pytest.MonkeyPatch, pg_plain: P
 def test_find_tool_falls_back_to_debian_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
     assert "/usr/lib/postgresql/" in db_backup_dump.find_tool("pg_dump")
+
+
+def test_an_old_pg_dump_never_gets_a_password_a_cleartext_server_asks_for(
+    pg_cleartext: PgCluster, private_tmp: Path
+) -> None:
+    """This machine's pg_dump (libpq 15) ignores PGREQUIREAUTH: a probe with libpq that
+    enforces it runs first, so a server asking for a cleartext password gets none and pg_dump
+    never starts."""
+    assert db_backup_dump.tool_major(db_backup_dump.find_tool("pg_dump")) < 16
+    log_before = len(pg_cleartext.server_log())
+    ctx = pg_cleartext.ctx(allow_active=True, timeout_s=60, DB_SSL="false", PGSSLMODE="disable")
+    result = run_one(db_backup_dump.CHECK, ctx)
+    assert result.status is Status.FAIL, result.summary
+    assert "server asked for a cleartext password" in result.summary
+    new_log = pg_cleartext.server_log()[log_before:]
+    assert "method=password" not in new_log and "password authentication failed" not in new_log
+    assert PG_PASSWORD not in result_text(result)
