@@ -38,6 +38,7 @@ from bot.errors import (
     NoActiveRun,
     NotAuthorized,
     NothingToAccept,
+    PreflightError,
     RunAlreadyActive,
     UnknownCheck,
     UnknownItemRef,
@@ -50,6 +51,7 @@ from bot.readiness import ItemState, ItemStatus, Readiness, fingerprint
 from bot.settings import Settings
 from checks import registry
 from checks.base import Check, CheckContext, Result, Status
+from checks.redact import Redactor
 from checks.runner import run_checks
 from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
 
@@ -117,6 +119,14 @@ class Services:
     _scan_copy: str | None = field(default=None, repr=False)
 
     # ---- construction -------------------------------------------------------------------
+
+    def _record(self, text: str) -> str:
+        """A note or reason as it is stored: cleaned, and any configured secret a person pasted
+        into it masked (it is shown in Slack and exported later)."""
+        return Redactor.from_env(self.env).text(clean_text(text))
+
+    def _record_reason(self, reason: str, what: str) -> str:
+        return Redactor.from_env(self.env).text(require_reason(reason, what))
 
     @classmethod
     def from_settings(
@@ -518,8 +528,8 @@ class Services:
         request_key: str | None = None,
     ) -> Item:
         user = check_user(user)
-        note = clean_text(note)
-        na_reason = clean_text(na_reason) if na_reason is not None else None
+        note = self._record(note)
+        na_reason = self._record(na_reason) if na_reason is not None else None
         if na_reason is not None and not na_reason:
             raise InvalidInput("Say why the item is not applicable: --na REASON.")
         item = self.find_item(ref)
@@ -542,7 +552,7 @@ class Services:
         """Sign an item off and make it done whatever its checks say (admins; the terminal
         is trusted). Shown as "overridden" everywhere; `unsign` withdraws it."""
         user = check_user(user)
-        reason = require_reason(reason, "an override")
+        reason = self._record_reason(reason, "an override")
         item = self.find_item(ref)
         if not authorized:
             self.store.audit(user, "override", item.id, reason, allowed=False, source=source)
@@ -563,29 +573,25 @@ class Services:
         source: str = "cli",
         request_key: str | None = None,
         expected: str | None = None,
+        owner: Callable[[Item], bool] | None = None,
     ) -> list[Acceptance]:
         """Accept the current WARN result(s) holding an item, or, given a check id, every
         item that check's current WARN holds. Only that result is accepted: a different
-        later result blocks again. Admins only from Slack; the terminal is trusted.
+        later result blocks again. From Slack: admins, or the owners (`owner`) of every item it
+        covers; the terminal is trusted.
         `expected`: the fingerprint of the result the person saw (Slack's button); a result
         that changed since is not accepted."""
         user = check_user(user)
-        reason = require_reason(reason, "an acceptance")
+        reason = self._record_reason(reason, "an acceptance")
         readiness = self.readiness()
-        key = _check_ref(ref, "an item id or a check id").lower()
-        check = registry.get(key)
-        if check is not None and any(check.id in i.checks for i in self.checklist.items):
-            states = [s for s in readiness.items if check.id in s.item.checks]
-            target, only = check.id, check.id
-        else:
-            item = self.find_item(ref)
-            found = readiness.state(item.id)
-            states = [found] if found is not None else []
-            target, only = item.id, None
+        states, target, only = self._accept_states(ref, readiness)
+        if not authorized and owner is not None:
+            authorized = bool(states) and all(owner(s.item) for s in states)
         if not authorized:
             self.store.audit(user, "accept", target, reason, allowed=False, source=source)
             raise NotAuthorized(
-                "Only Preflight admins can accept a warning. Your attempt was logged."
+                "Only Preflight admins and the item's owners can accept a warning. "
+                "Your attempt was logged."
             )
         pending = [
             (s, r) for s in states for r in _unaccepted_warnings(s) if only in (None, r.check_id)
@@ -620,6 +626,31 @@ class Services:
                 user, "accept", s.item.id, f"{r.check_id} WARN: {reason}", source=source
             )
         return accepted
+
+    def _accept_states(
+        self, ref: str, readiness: Readiness
+    ) -> tuple[list[ItemState], str, str | None]:
+        """What an acceptance of ref covers: the items a check id holds, or one item."""
+        key = _check_ref(ref, "an item id or a check id").lower()
+        check = registry.get(key)
+        if check is not None and any(check.id in i.checks for i in self.checklist.items):
+            return [s for s in readiness.items if check.id in s.item.checks], check.id, check.id
+        item = self.find_item(ref)
+        found = readiness.state(item.id)
+        return ([found] if found is not None else []), item.id, None
+
+    def may_accept(
+        self, user: str, ref: str, groups: Callable[[str], set[str]] | None = None
+    ) -> bool:
+        """Whether user may accept ref's warning from Slack: an admin, or an owner of every
+        item it covers (PREFLIGHT_OWNERS)."""
+        if self.is_admin(user, groups):
+            return True
+        try:
+            states, _, _ = self._accept_states(ref, self.readiness())
+        except PreflightError:
+            return False
+        return bool(states) and all(self.is_owner(user, s.item, groups) for s in states)
 
     def unsign(
         self, ref: str, user: str, *, source: str = "cli", request_key: str | None = None
@@ -692,7 +723,7 @@ class Services:
         request_key: str | None = None,
     ) -> tuple[Decision, Option]:
         user = check_user(user)
-        rationale = clean_text(rationale)
+        rationale = self._record(rationale)
         decision = self.find_decision(topic)
         option = self.find_option(decision, option_ref)
         if not authorized:
@@ -717,7 +748,7 @@ class Services:
         request_key: str | None = None,
     ) -> Decision:
         user = check_user(user)
-        reason = clean_text(reason)
+        reason = self._record(reason)
         decision = self.find_decision(topic)
         if not authorized:
             self.store.audit(user, "reopen_decision", decision.id, allowed=False, source=source)
@@ -795,7 +826,7 @@ class Services:
     ) -> tuple[Runbook, RunbookRun]:
         """Mark a step done/skip (the current one unless given) or add a note to it."""
         user = check_user(user)
-        note = clean_text(note)
+        note = self._record(note)
         run = self.store.run(run_id)
         runbook = self.runbook(run.runbook_id)
         current = next_step(runbook, run)

@@ -239,9 +239,13 @@ def open_accept(
     services = context["services"]
     user = _user(body)
     ref, _, expected = (_action(body).get("value") or "").partition("|")
-    if not services.is_admin(user, context.get("usergroups")):
+    if not services.may_accept(user, ref, context.get("usergroups")):
         services.store.audit(user, "accept", ref[:200], allowed=False, source="slack")
-        _tell(respond, "Only Preflight admins can accept a risk. Your attempt was logged.")
+        _tell(
+            respond,
+            "Only Preflight admins and the item's owners can accept a risk. "
+            "Your attempt was logged.",
+        )
         return
     summary = _warning_summary(services, expected)
     if summary is None:
@@ -277,6 +281,7 @@ def accept_submitted(
             user,
             reason,
             authorized=services.is_admin(user, context.get("usergroups")),
+            owner=lambda item: services.is_owner(user, item, context.get("usergroups")),
             source="slack",
             request_key=f"view:{view.get('id')}:{view.get('hash')}",
             expected=expected,

@@ -85,7 +85,7 @@ def test_accept_risk_is_refused_to_non_admins_and_the_refusal_is_audited(
     slack.action(views.ACCEPT_OPEN, warning_button(slack), user_id="U123")
     reply = slack.fake.wait_for("response_url")[0]
     assert reply.payload["response_type"] == "ephemeral"
-    assert "Only Preflight admins can accept a risk" in reply.payload["text"]
+    assert "Only Preflight admins and the item's owners can accept a risk" in reply.payload["text"]
     assert slack.fake.calls_to("views.open") == []
     refused = [e for e in slack.store.audit_log() if e.action == "accept"]
     assert refused and refused[0].allowed is False and refused[0].actor == "U123"
@@ -197,3 +197,25 @@ def test_notes_lose_ansi_escapes_and_control_characters(gated: tuple[SlackApp, P
         private_metadata="sec/logs|C123",
     )
     assert slack.store.signoffs()["sec/logs"][0].note == "restored in 40 min"
+
+
+def test_the_items_section_owner_may_accept_its_risk(gated: tuple[SlackApp, Probes]) -> None:
+    slack, _ = gated
+    slack.services.settings.preflight_owners = {"security": ["UOWNER"]}
+    value = warning_button(slack)
+    slack.action(views.ACCEPT_OPEN, value, user_id="UOWNER")
+    slack.fake.wait_for("views.open")
+    ref, fp = value.split("|")
+    slack.submit(
+        views.ACCEPT_MODAL,
+        {"reason": {"value": "TLS 1.0 kept for one legacy client until March"}},
+        private_metadata=f"{ref}|{fp}|C123",
+        user_id="UOWNER",
+    )
+    accepted = slack.store.acceptances()
+    assert [(a.item_id, a.user) for a in accepted] == [("sec/tls", "UOWNER")]
+    # an owner of another section is refused
+    slack.services.settings.preflight_owners = {"ops": ["UOTHER"]}
+    slack.action(views.ACCEPT_OPEN, value, user_id="UOTHER")
+    refusal = slack.fake.wait_for("response_url", where=lambda c: "owners" in c.payload["text"])
+    assert refusal

@@ -4,6 +4,8 @@ Web API call, an uploaded file) passes the redactor, even text a person typed.""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from tests.support.slack_app import DB_PASSWORD, SlackApp
 
@@ -29,3 +31,15 @@ def test_a_secret_typed_into_a_note_is_masked_in_every_payload(slack: SlackApp) 
     draft = slack.fake.calls_to("file_upload")[0].raw.decode()
     assert "[REDACTED]" in draft
     assert DB_PASSWORD not in _everything_sent(slack)
+
+
+def test_a_secret_typed_into_a_note_never_reaches_the_store(slack: SlackApp) -> None:
+    slack.reply(f"signoff {ITEM} the db password is {DB_PASSWORD} fyi")
+    slack.reply("deployment-fails", command="/runbook")
+    slack.settle()
+    slack.reply(f"note tried {DB_PASSWORD} on the replica", command="/runbook")
+    slack.settle()
+    db_file = slack.services.settings.preflight_db
+    raw = b"".join(Path(f).read_bytes() for f in (db_file, db_file + "-wal") if os.path.exists(f))
+    assert DB_PASSWORD.encode() not in raw
+    assert slack.store.signoffs()[ITEM][0].note == "the db password is [REDACTED] fyi"
