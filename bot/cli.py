@@ -68,12 +68,12 @@ def _edge() -> Iterator[None]:
         fail(str(exc))
 
 
-def _services(db: Path | None) -> Services:
+def _services(db: Path | None, *, bootstrap: bool = True) -> Services:
     settings = Settings()
     if db is not None:
         settings.preflight_db = str(db)
     with _edge():
-        return Services.from_settings(settings)
+        return Services.from_settings(settings, bootstrap=bootstrap)
     raise AssertionError("unreachable")
 
 
@@ -319,7 +319,8 @@ def import_(
 
     with _edge():
         read_checklist_text(path)  # refuse a non-checklist before a store is even opened
-    services = _services(db)
+    # A fresh store takes this file as its first version, not the bundled checklist first.
+    services = _services(db, bootstrap=False)
     if bindings is not None:
         services.settings.preflight_bindings = bindings
     with _edge():

@@ -130,11 +130,16 @@ class Services:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, env: Mapping[str, str] | None = None, store: Store | None = None
+        cls,
+        settings: Settings,
+        env: Mapping[str, str] | None = None,
+        store: Store | None = None,
+        *,
+        bootstrap: bool = True,
     ) -> Services:
         """Open the store and take its current checklist. PREFLIGHT_CHECKLIST is imported first
         when its content differs from the current version; a fresh store with neither gets the
-        bundled checklist."""
+        bundled checklist (unless bootstrap is False: `preflight import` brings its own)."""
         opened = store or Store.open(settings.preflight_db)
         services = cls(
             settings=settings,
@@ -142,14 +147,16 @@ class Services:
             checklist=Checklist(title="", sections=(), items=()),
             env=dict(os.environ if env is None else env),
         )
-        services.start()
+        services.start(bootstrap=bootstrap)
         return services
 
-    def start(self) -> None:
+    def start(self, *, bootstrap: bool = True) -> None:
         current = self.store.current_checklist()
         wanted: Prepared | None = None
         if self.settings.preflight_checklist:
             wanted = self.prepare_file(Path(self.settings.preflight_checklist))
+        elif (current is None or current.source_text is None) and not bootstrap:
+            return
         elif current is None or current.source_text is None:
             wanted = self.prepare_text(bundled_text(), BUNDLED_ORIGIN)
         elif self.settings.preflight_bindings:

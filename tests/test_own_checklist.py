@@ -158,9 +158,8 @@ def test_import_in_one_process_is_current_in_the_next(env: dict[str, str], tmp_p
     text = process("status", "--cached").stdout
     assert text.startswith("Checklist: Team Launch — ") and "imported" in text and "by lead" in text
     history = process("checklist", "history").stdout.splitlines()
-    assert (
-        len(history) == 2 and history[0].startswith("* v2") and "bundled (223 items)" in history[1]
-    )
+    # A fresh store takes the team's file as its first version: no bundled detour.
+    assert len(history) == 1 and history[0].startswith("* v1") and "(4 items)" in history[0]
 
 
 def test_same_content_makes_no_version_and_preflight_checklist_only_when_changed(
