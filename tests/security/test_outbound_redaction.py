@@ -43,3 +43,38 @@ def test_a_secret_typed_into_a_note_never_reaches_the_store(slack: SlackApp) -> 
     raw = b"".join(Path(f).read_bytes() for f in (db_file, db_file + "-wal") if os.path.exists(f))
     assert DB_PASSWORD.encode() not in raw
     assert slack.store.signoffs()[ITEM][0].note == "the db password is [REDACTED] fyi"
+
+
+def _shapes(secret: str) -> dict[str, str]:
+    import base64
+    import json as _json
+    from urllib.parse import quote
+
+    return {
+        "raw": secret,
+        "base64": base64.b64encode(secret.encode()).decode(),
+        "basic": base64.b64encode(f"app:{secret}".encode()).decode(),
+        "url": quote(f"{secret}/x y", safe=""),
+        "json": _json.dumps(secret + "/")[1:-1].replace("/", "\\/"),
+        "prefix12": secret[:12],
+        "middle12": secret[3:15],
+    }
+
+
+def test_a_secret_in_any_shape_is_masked_in_slack_the_store_and_exports(slack: SlackApp) -> None:
+    shapes = _shapes(DB_PASSWORD)
+    note = " | ".join(f"{k}={v}" for k, v in shapes.items())
+    slack.reply(f"signoff {ITEM} {note}")
+    slack.reply(f"item {ITEM}")
+    slack.reply("export json")
+    slack.reply("export markdown")
+    slack.settle()
+    sent = _everything_sent(slack)
+    db_file = slack.services.settings.preflight_db
+    stored = b"".join(
+        Path(f).read_bytes() for f in (db_file, db_file + "-wal") if os.path.exists(f)
+    ).decode("utf-8", "replace")
+    exports = json.dumps(slack.services.export_json()) + slack.services.export_markdown()
+    for name, shape in shapes.items():
+        for where, text in (("slack", sent), ("store", stored), ("export", exports)):
+            assert shape not in text, (name, where)
