@@ -204,3 +204,14 @@ def test_bad_markers_are_one_clear_error(tmp_path: Path, text: str) -> None:
 
 def test_docs_is_machinery_not_a_check() -> None:
     assert "docs" not in registry.all_checks()
+
+
+def test_docs_stand_alone_and_the_readme_links_the_architecture() -> None:
+    architecture = (ROOT / "ARCHITECTURE.md").read_text()
+    for name, text in (("README.md", README), ("ARCHITECTURE.md", architecture)):
+        assert "../shared" not in text, f"{name} points outside the repository"
+    assert "(ARCHITECTURE.md)" in README
+    for path in re.findall(
+        r"`((?:bot|handlers|checks|store|scripts)/[a-z_./-]+\.?[a-z]*)`", architecture
+    ):
+        assert (ROOT / path.rstrip("/")).exists() or "…" in path, f"ARCHITECTURE.md names {path}"
