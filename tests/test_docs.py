@@ -214,4 +214,5 @@ def test_docs_stand_alone_and_the_readme_links_the_architecture() -> None:
     for path in re.findall(
         r"`((?:bot|handlers|checks|store|scripts)/[a-z_./-]+\.?[a-z]*)`", architecture
     ):
-        assert (ROOT / path.rstrip("/")).exists() or "…" in path, f"ARCHITECTURE.md names {path}"
+        if "my_" not in path:  # the how-to's example names a module yet to be written
+            assert (ROOT / path.rstrip("/")).exists(), f"ARCHITECTURE.md names {path}"
