@@ -169,13 +169,17 @@ def main_job(ctx: typer.Context, db: DbOption = None) -> None:
     if settings.slack_enabled:
         from bot.serve import serve
 
-        serve(settings, http=not settings.socket_mode)
+        with _edge():  # a damaged or unopenable store stops the bot before it serves anyone
+            serve(settings, http=not settings.socket_mode)
         return
-    _print_status(_readiness(db, cached=False))
-    out.print(
-        "\nConnect Slack: create the app from manifest.yml, then set SLACK_BOT_TOKEN and "
-        "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP) and run again.",
-        highlight=False,
+    services = _services(db)
+    readiness = _readiness(db, False, services)
+    _line(_checklist_line(services.checklist_info()))
+    _print_status(readiness)
+    _say(
+        "\nYour own checklist: preflight import FILE (see README, “Bring your own checklist”)."
+        "\nConnect Slack: create the app from manifest.yml, then set SLACK_BOT_TOKEN and"
+        "\nSLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP), and run again."
     )
 
 
