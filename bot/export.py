@@ -394,6 +394,10 @@ def export_data(
             }
             for s in (st.signoffs if st else ())
         ]
+        row["overrides"] = [
+            {"user": o.user, "at": o.at.isoformat(), "reason": o.reason}
+            for o in (st.overrides if st else ())
+        ]
         results = {r.check_id: r for r in (st.results if st else ())}
         row["checks"] = [
             {

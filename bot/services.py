@@ -16,6 +16,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from bot import readiness as readiness_mod
@@ -68,6 +69,18 @@ def _norm(text: str) -> str:
 
 class NotAChecklist(ChecklistError):
     """The file holds no checklist item."""
+
+
+@dataclass(frozen=True)
+class OverrideNote:
+    """An override as the Markdown export writes it: beside the sign-offs, marked as such."""
+
+    user: str
+    at: datetime
+    note: str
+    na_reason: str | None = None
+    override: bool = True
+    override_reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -324,7 +337,19 @@ class Services:
         readiness = self.readiness()
         return render_source(
             self.checklist,
-            {s.item.id: ItemExport(s.done, tuple(s.signoffs)) for s in readiness.items},
+            {
+                s.item.id: ItemExport(
+                    s.done,
+                    (
+                        *s.signoffs,
+                        *(
+                            OverrideNote(o.user, o.at, o.reason, override_reason=o.reason)
+                            for o in s.overrides
+                        ),
+                    ),
+                )
+                for s in readiness.items
+            },
         )
 
     def export_json(self) -> dict[str, object]:

@@ -252,3 +252,23 @@ def test_ansi_and_control_characters_are_stripped_from_notes_and_reasons(
         assert store.overrides()["net/dns-1"][0].reason == "ok"
         details = " ".join(e.detail for e in store.audit_log())
     assert "\x1b" not in details and "\x07" not in details
+
+
+def test_exports_keep_overrides_and_acceptances(gate_env: Probes) -> None:
+    found = gate_env
+    check_now(found)
+    assert (
+        run("signoff", "net/dns-1", "--as", "carol", "--override", "--reason", "lab host")[0] == 0
+    )
+    assert run("accept", "sec/tls", "--as", "alice", "--reason", "one partner, until May")[0] == 0
+    code, markdown, _ = run("export", "--format", "markdown")
+    assert code == 0
+    dns_line = next(line for line in markdown.splitlines() if "<!-- id: net/dns-1 -->" in line)
+    assert dns_line.startswith("- [x]")
+    assert "Overridden (carol): lab host" in markdown
+    code, raw, _ = run("export", "--format", "json")
+    data = json.loads(raw)
+    dns = next(i for i in data["items"] if i["id"] == "net/dns-1")
+    assert dns["status"] == "overridden"
+    assert [(o["user"], o["reason"]) for o in dns["overrides"]] == [("carol", "lab host")]
+    assert [(a["item_id"], a["user"]) for a in data["acceptances"]] == [("sec/tls", "alice")]
