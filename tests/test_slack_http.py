@@ -7,30 +7,20 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bot.serve import make_http_server
 from tests.support.slack_app import BOT_TOKEN, SIGNING_SECRET, SlackApp
 from tests.support.slack_fake import FakeSlack
 from tests.support.slack_requests import app_home_opened, post, sign, slash_command
 
 
 @pytest.fixture
-def http_url(slack: SlackApp) -> Iterator[str]:
-    server = make_http_server(slack.app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
+def http_url(slack_http: str) -> str:
+    return slack_http
 
 
 def test_healthz_and_unknown_paths(http_url: str) -> None:

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from bot.http_guard import MAX_BODY_BYTES
-from bot.serve import make_http_server
 from tests.support.slack_app import SIGNING_SECRET, SlackApp
 from tests.support.slack_requests import FORM, JSON, block_actions, post, sign, slash_command
 
@@ -34,16 +33,9 @@ TABLES = (
 
 
 @pytest.fixture
-def url(slack: SlackApp) -> Iterator[str]:
-    server = make_http_server(slack.app, host="127.0.0.1", port=0, threads=8)
+def url(slack: SlackApp, slack_http: str) -> str:
     slack.fake.clear()  # the app's own start-up call (auth.test) is not a request's doing
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}/slack/events"
-    finally:
-        server.close()
-        thread.join(timeout=5)
+    return f"{slack_http}/slack/events"
 
 
 def _counts(slack: SlackApp) -> dict[str, int]:

@@ -7,6 +7,7 @@ requests in-process (`command`, `action`, `submit`, `home`) or over real HTTP (`
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,3 +150,19 @@ def slack(tmp_path: Path, fake_slack: FakeSlack, dns_server: LocalDNS) -> Iterat
     finally:
         shutdown(app, timeout=20)
         services.store.close()
+
+
+@pytest.fixture
+def slack_http(slack: SlackApp) -> Iterator[str]:
+    """`slack`'s app behind the production HTTP server (waitress, with the request guard) on a
+    free loopback port; yields the base URL."""
+    from bot.serve import make_http_server
+
+    server = make_http_server(slack.app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
