@@ -217,3 +217,13 @@ def test_docs_stand_alone_and_the_readme_links_the_architecture() -> None:
     ):
         if "my_" not in path:  # the how-to's example names a module yet to be written
             assert (ROOT / path.rstrip("/")).exists(), f"ARCHITECTURE.md names {path}"
+
+
+def test_readme_documents_every_setting_and_names_no_unknown_one() -> None:
+    from bot.settings import Settings
+
+    fields = {name.upper() for name in Settings.model_fields}
+    assert sorted(f for f in fields if f not in README) == []
+    check_settings = {s for c in registry.all_checks().values() for s in c.settings}
+    named = set(re.findall(r"\bPREFLIGHT_[A-Z0-9_]+", README))
+    assert sorted(n for n in named if n not in fields | check_settings) == []
