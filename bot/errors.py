@@ -45,6 +45,10 @@ class InputTooLong(PreflightError):
     """The text is longer than any valid command could be."""
 
 
+class StaleStep(PreflightError):
+    """A runbook button for a step that is no longer current, or on a run that has ended."""
+
+
 class NoActiveRun(PreflightError):
     """There is no runbook run here, or it has no step left to act on."""
 

@@ -41,6 +41,7 @@ from bot.errors import (
     NothingToAccept,
     PreflightError,
     RunAlreadyActive,
+    StaleStep,
     UnknownCheck,
     UnknownItemRef,
     UnknownOptionRef,
@@ -856,12 +857,18 @@ class Services:
         source: str = "cli",
         request_key: str | None = None,
     ) -> tuple[Runbook, RunbookRun]:
-        """Mark a step done/skip (the current one unless given) or add a note to it."""
+        """Mark a step done/skip (the current one unless given) or add a note to it.
+
+        A given step (a button in a message) must still be the current one of a run that has not
+        ended: a late or second click changes nothing and says why, so the timeline never
+        credits a step twice."""
         user = check_user(user)
         note = self._record(note)
         run = self.store.run(run_id)
         runbook = self.runbook(run.runbook_id)
         current = next_step(runbook, run)
+        if step is not None:
+            _refuse_stale_step(runbook, run, step, current)
         target = current if step is None else step
         if target is None:
             raise NoActiveRun("Every step is done: `/runbook end` finishes the run.")
@@ -944,6 +951,22 @@ class Services:
         """Open items assigned to user, in the order the readiness lists blockers."""
         mine = {i for i, who in self.store.assignments().items() if who == user}
         return [s for s in self.readiness().blockers if s.item.id in mine]
+
+
+def _refuse_stale_step(runbook: Runbook, run: RunbookRun, step: int, current: int | None) -> None:
+    if run.ended_at is not None:
+        raise StaleStep(f"Run {run.id} has ended; nothing changed.")
+    if step == current:
+        return
+    settled = run.step_states().get(step)
+    now = f" The current step is {current + 1}." if current is not None else ""
+    if settled is not None:
+        verb = "done" if settled.action == "done" else "skipped"
+        raise StaleStep(
+            f"Step {step + 1} was already {verb} by {settled.user} at {settled.at:%H:%M} UTC; "
+            f"nothing changed.{now}"
+        )
+    raise StaleStep(f"Step {step + 1} is not the current step; nothing changed.{now}")
 
 
 def next_step(runbook: Runbook, run: RunbookRun) -> int | None:

@@ -461,6 +461,8 @@ def vote_buttons(decision: Decision) -> list[ActionsBlock]:
 
 def runbook_message(runbook: Runbook, run: Any, current: int | None) -> list[dict[str, Any]]:
     """The run's root message: every step with its state, buttons for the current one."""
+    if run.ended_at:
+        current = None  # an ended run has no step in progress
     states = run.step_states()
     lines = []
     for i, step in enumerate(runbook.steps):

@@ -1,0 +1,62 @@
+"""A late click cannot corrupt a run's timeline: a button for a step that is no longer current,
+or on an ended run, changes nothing and says why, privately."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.slack_app import SlackApp
+
+
+def _start(slack: SlackApp) -> int:
+    slack.reply("final-preparation", command="/runbook", user="UONCALL")
+    slack.settle()
+    return slack.store.active_runs("C123")[0].id
+
+
+def _ephemerals(slack: SlackApp) -> list[str]:
+    return [
+        c.payload.get("text", "")
+        for c in slack.fake.calls_to("response_url")
+        if c.payload.get("response_type") == "ephemeral"
+    ]
+
+
+def test_a_second_click_on_a_done_step_is_refused_and_the_timeline_keeps_one_row(
+    slack: SlackApp,
+) -> None:
+    run_id = _start(slack)
+    slack.action("runbook_step:done", f"{run_id}:0:done", user_id="UALICE")
+    slack.settle()
+    slack.action("runbook_step:done", f"{run_id}:0:done", user_id="UBOB")
+    slack.action("runbook_step:skip", f"{run_id}:0:skip", user_id="UBOB")
+    slack.settle()
+    run = slack.store.run(run_id)
+    assert [(e.step, e.action, e.user) for e in run.events] == [(0, "done", "UALICE")]
+    told = _ephemerals(slack)
+    assert sum("Step 1 was already done by UALICE" in t for t in told) == 2
+    assert all("nothing changed" in t for t in told if "Step 1" in t)
+    assert "The current step is 2." in told[-1]
+
+
+def test_a_button_for_a_later_step_is_refused(slack: SlackApp) -> None:
+    run_id = _start(slack)
+    slack.action("runbook_step:done", f"{run_id}:2:done", user_id="UBOB")
+    slack.settle()
+    assert slack.store.run(run_id).events == []
+    assert any("Step 3 is not the current step" in t for t in _ephemerals(slack))
+
+
+def test_buttons_on_an_ended_run_change_nothing_and_no_step_stays_current(
+    slack: SlackApp,
+) -> None:
+    run_id = _start(slack)
+    assert "ended" in slack.reply("end", command="/runbook", user="UONCALL")["text"]
+    slack.settle()
+    final = slack.fake.calls_to("chat.update")[-1]
+    assert ":arrow_forward:" not in json.dumps(final.data["blocks"])
+    assert "runbook_step" not in json.dumps(final.data["blocks"])
+    slack.action("runbook_step:done", f"{run_id}:0:done", user_id="UBOB")
+    slack.settle()
+    assert slack.store.run(run_id).events == []
+    assert any(f"Run {run_id} has ended" in t for t in _ephemerals(slack))
