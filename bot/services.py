@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import os
 import re
@@ -807,7 +808,10 @@ class Services:
                 return found[0]
             if len(found) > 1:
                 raise AmbiguousRef(f"“{ref}” matches {len(found)} runbooks.", [r.id for r in found])
-        raise UnknownRunbook(f"No runbook called “{ref}”.")
+        close = difflib.get_close_matches(slugify(key), [r.id for r in runbooks], n=3, cutoff=0.5)
+        hint = f" Did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
+        known = ", ".join(f"`{r.id}`" for r in runbooks) or "none"
+        raise UnknownRunbook(f"No runbook called “{ref}”.{hint} Runbooks: {known}.")
 
     def runbook(self, runbook_id: str) -> Runbook:
         found = next((r for r in self.checklist.runbooks if r.id == runbook_id), None)

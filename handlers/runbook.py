@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
@@ -27,6 +27,12 @@ log = logging.getLogger("preflight.runbook")
 def command(
     ack: Ack, respond: Respond, client: WebClient, context: BoltContext, command: dict[str, Any]
 ) -> None:
+    if not (command.get("text") or "").strip():
+        # The on-call engineer's first question: which runbooks are there?
+        services = context["services"]
+        text, blocks = runbook_list(services.checklist.runbooks)
+        ack(response_type="ephemeral", text=text, blocks=blocks)
+        return
     inv = parse(ack, respond, client, context, command, m.help_runbook)
     if inv is None:
         return
@@ -38,12 +44,16 @@ def command(
             start(inv)
 
 
+def runbook_list(runbooks: Sequence[Runbook]) -> tuple[str, list[dict[str, Any]]]:
+    lines = [f"• `{r.id}` — {m.escape(r.title)} ({len(r.steps)} steps)" for r in runbooks]
+    body = "\n".join(lines) or "This checklist has no runbooks."
+    return "Runbooks", views.plain(
+        f"*Runbooks*\n{body}\n`/runbook NAME` starts one here; `/runbook help` for the rest."
+    )
+
+
 def list_(inv: Invocation) -> None:
-    lines = [
-        f"• `{r.id}` — {m.escape(r.title)} ({len(r.steps)} steps)"
-        for r in inv.services.checklist.runbooks
-    ]
-    inv.reply("Runbooks", views.plain("*Runbooks*\n" + "\n".join(lines)))
+    inv.reply(*runbook_list(inv.services.checklist.runbooks))
 
 
 def start(inv: Invocation) -> None:

@@ -60,3 +60,19 @@ def test_buttons_on_an_ended_run_change_nothing_and_no_step_stays_current(
     slack.settle()
     assert slack.store.run(run_id).events == []
     assert any(f"Run {run_id} has ended" in t for t in _ephemerals(slack))
+
+
+def test_runbook_alone_lists_the_runbooks(slack: SlackApp) -> None:
+    reply = slack.reply("", command="/runbook")
+    shown = reply["text"] + json.dumps(reply["blocks"])
+    for runbook in slack.services.checklist.runbooks:
+        assert f"`{runbook.id}`" in shown
+    assert slack.store.active_runs("C123") == []
+
+
+def test_a_misspelt_runbook_gets_a_suggestion_and_the_list(slack: SlackApp) -> None:
+    reply = slack.reply("deploymnt-fails", command="/runbook")
+    assert "No runbook called" in reply["text"]
+    assert "Did you mean `deployment-fails` or" in reply["text"]  # closest first
+    assert "`production-issues`" in reply["text"]
+    assert slack.store.active_runs("C123") == []
