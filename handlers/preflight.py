@@ -175,7 +175,7 @@ def digest(inv: Invocation) -> None:
     from bot import digests
 
     words = inv.args.split()
-    action = words[0].lower() if words else "now"
+    action = words[0].lower() if words else ""  # bare `digest` explains, never posts
     services = inv.services
     if action in ("subscribe", "unsubscribe", "now") and not services.is_admin(
         inv.user, inv.context.get("usergroups")

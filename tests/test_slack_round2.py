@@ -1,5 +1,5 @@
-"""A late click cannot corrupt a run's timeline: a button for a step that is no longer current,
-or on an ended run, changes nothing and says why, privately."""
+"""Slack, round 2: a late click cannot corrupt a run's timeline (a button for a step that is no
+longer current, or on an ended run, changes nothing and says why); commands that explain."""
 
 from __future__ import annotations
 
@@ -76,3 +76,12 @@ def test_a_misspelt_runbook_gets_a_suggestion_and_the_list(slack: SlackApp) -> N
     assert "Did you mean `deployment-fails` or" in reply["text"]  # closest first
     assert "`production-issues`" in reply["text"]
     assert slack.store.active_runs("C123") == []
+
+
+def test_bare_digest_shows_usage_and_posts_nothing(slack: SlackApp) -> None:
+    from tests.support.slack_app import ADMIN
+
+    reply = slack.reply("digest", user=ADMIN)
+    assert reply["text"].startswith("Usage: `/preflight digest")
+    slack.settle()
+    assert slack.fake.calls_to("chat.postMessage") == []
