@@ -354,8 +354,9 @@ def accept_modal(ref: str, result_fingerprint: str, summary: str, channel: str) 
     )
 
 
-def signoff_modal(item: Item | None, private_metadata: str = "") -> View:
-    """Sign-off with an evidence note; the item id is asked for when not known."""
+def signoff_modal(item: Item | None, channel: str = "") -> View:
+    """Sign-off with an evidence note; the item id is asked for when not known. The channel it
+    was opened from rides along, so the confirmation goes back there."""
     blocks: list[Block] = []
     if item is None:
         blocks.append(
@@ -386,7 +387,7 @@ def signoff_modal(item: Item | None, private_metadata: str = "") -> View:
         submit="Sign off",
         close="Cancel",
         blocks=blocks,
-        private_metadata=(item.id if item else private_metadata)[:3000],
+        private_metadata=f"{item.id if item else ''}|{channel}"[:3000],
     )
 
 

@@ -97,7 +97,7 @@ def open_signoff(
     channel = _channel(body)
     client.views_open(
         trigger_id=body["trigger_id"],
-        view=views.signoff_modal(item, private_metadata=f"|{channel}"),
+        view=views.signoff_modal(item, channel=channel),
     )
 
 
@@ -130,8 +130,12 @@ def signoff_submitted(
     state = services.readiness().state(item.id)
     if state is not None and not state.done:
         text += f" The sign-off is stored, but the item is {m.escape(m.still_blocked(state))}."
+    channel = metadata.partition("|")[2]
     try:
-        client.chat_postEphemeral(channel=metadata.partition("|")[2] or user, user=user, text=text)
+        if channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=text)
+        else:  # opened from App Home: the confirmation goes to the app's messages tab
+            client.chat_postMessage(channel=user, text=text)
     except SlackApiError as exc:  # the sign-off is stored; a lost confirmation is no error
         log.info("sign-off confirmation not delivered: %s", exc.response.get("error"))
 

@@ -85,3 +85,30 @@ def test_bare_digest_shows_usage_and_posts_nothing(slack: SlackApp) -> None:
     assert reply["text"].startswith("Usage: `/preflight digest")
     slack.settle()
     assert slack.fake.calls_to("chat.postMessage") == []
+
+
+def test_the_signoff_modal_keeps_its_channel_for_the_confirmation(slack: SlackApp) -> None:
+    from bot import views
+
+    item = "phase-3-status/all-tests-passing"
+    slack.action(views.SIGNOFF_ITEM, item, channel_id="CLAUNCH")
+    opened = slack.fake.wait_for("views.open")[0].data["view"]
+    assert opened["private_metadata"] == f"{item}|CLAUNCH"
+    slack.submit(
+        views.SIGNOFF_MODAL,
+        {"note": {"value": "suite green on main, run 4812"}},
+        private_metadata=opened["private_metadata"],
+    )
+    confirmation = slack.fake.wait_for("chat.postEphemeral")[0]
+    assert confirmation.data["channel"] == "CLAUNCH"
+    assert item in slack.store.signoffs()
+
+
+def test_a_signoff_from_app_home_is_confirmed_in_the_apps_messages_tab(slack: SlackApp) -> None:
+    from bot import views
+
+    item = "phase-3-status/all-tests-passing"
+    slack.submit(views.SIGNOFF_MODAL, {"note": {"value": "checked"}}, private_metadata=f"{item}|")
+    dm = slack.fake.wait_for("chat.postMessage")[0]
+    assert dm.data["channel"] == "U123"
+    assert slack.fake.calls_to("chat.postEphemeral") == []
