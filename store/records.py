@@ -6,8 +6,10 @@ Every timestamp is a timezone-aware UTC datetime.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 STEP_ACTIONS = ("done", "skip", "note", "undo")
 
@@ -186,3 +188,79 @@ class Override:
     reason: str
     at: datetime
     source: str = "cli"
+
+
+# --- what the store reads from a parsed checklist ----------------------------------------------
+# The parser's classes (bot.model) satisfy these; the store names only the fields it persists,
+# so it needs nothing from the layers above it.
+
+
+class ItemDoc(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def section(self) -> str: ...
+    @property
+    def path(self) -> tuple[str, ...]: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def checked(self) -> bool: ...
+    @property
+    def claimed(self) -> bool: ...
+    @property
+    def parent_id(self) -> str | None: ...
+    @property
+    def decision_id(self) -> str | None: ...
+    @property
+    def condition(self) -> str | None: ...
+    @property
+    def details(self) -> tuple[str, ...]: ...
+    @property
+    def checks(self) -> tuple[str, ...]: ...
+
+
+class OptionDoc(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+
+
+class DecisionDoc(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def question(self) -> str: ...
+    @property
+    def item_id(self) -> str | None: ...
+    @property
+    def aliases(self) -> tuple[str, ...]: ...
+
+    @property
+    def options(self) -> Sequence[OptionDoc]: ...
+
+
+class ChecklistDoc(Protocol):
+    """A parsed checklist (dataclasses: the content fingerprint is taken with asdict)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def source_sha256(self) -> str: ...
+    @property
+    def source_text(self) -> str: ...
+
+    @property
+    def items(self) -> Sequence[ItemDoc]: ...
+
+    @property
+    def decisions(self) -> Sequence[DecisionDoc]: ...

@@ -1,0 +1,238 @@
+"""What every area of the store stands on: the connection, transactions, row access by column
+name, and the one claim-or-replay helper that makes a write idempotent across Slack retries.
+
+`StoreBase` is the SQLite connection: one connection (check_same_thread=False) guarded by one RLock
+around every public method. Its traffic is a few human clicks a minute plus the scheduler, and
+SQLite admits one writer at a time anyway: a lock in this process turns what would be "database is
+locked" retries between our own threads into a short wait. Other processes (the CLI beside the bot)
+are handled by WAL and busy_timeout. The PostgreSQL backend (store/postgres.py) overrides the
+connection primitives here (`_write`, `_read`, `_exec`, `_many`, `_all`, `_one`, `_insert`) and
+keeps everything else, so every area module runs unchanged on both.
+
+Area modules use only those primitives plus `_claim` / `_claim_or_replay`, never the connection.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import sqlite_utils
+
+from store import db as schema
+from store.errors import StoreError, UnknownItem
+
+T = TypeVar("T")
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class Row(Protocol):
+    """A result row: read by column name (`row["user"]`); both backends' rows are also tuples."""
+
+    def __getitem__(self, key: str | int, /) -> Any: ...
+
+    def keys(self) -> Any: ...
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+
+def _as_dict(row: Row) -> dict[str, Any]:
+    return {key: row[key] for key in row.keys()}  # noqa: SIM118 (a Row iterates its values)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(when: datetime) -> str:
+    """A sortable text timestamp: UTC, fixed width, so string order is time order."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _json(value: Any) -> str:
+    # default=str: evidence may hold datetimes or paths; they are kept as text, never lost.
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _file_of(db: sqlite_utils.Database) -> str:
+    rows = db.execute("PRAGMA database_list").fetchall()
+    return next((str(file) for _, name, file in rows if name == "main" and file), ":memory:")
+
+
+class StoreBase:
+    """Connection, transactions and the shared helpers of every store area (SQLite here)."""
+
+    backend = "sqlite"
+    # Appended to a SELECT that a write then acts on: a row lock where the backend has them
+    # (SQLite's write transaction already holds the whole database).
+    _FOR_UPDATE = ""
+
+    def __init__(
+        self, db: sqlite_utils.Database, *, clock: Callable[[], datetime] = _utcnow
+    ) -> None:
+        self._db = db
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._init_caches()
+        if schema.is_file_backed(db):
+            schema.require_sound(db, _file_of(db))
+        schema.configure(db)
+        schema.migrate(db)
+
+    def _init_caches(self) -> None:
+        # signoffs() is read on every status, App Home view and digest, and is the one read whose
+        # cost grows with history: keep its last answer while the database is unchanged.
+        self._signoffs_cache: tuple[tuple[int, int], dict[str, list[Any]]] | None = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's quick_check of the store file: empty when sound."""
+        with self._lock:
+            return schema.integrity_problems(self._db, limit=20)
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The underlying database, for tests and maintenance commands."""
+        return self._db
+
+    # --- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction under the lock.
+
+        BEGIN IMMEDIATE rather than sqlite-utils' atomic() (a deferred BEGIN): our writes read
+        before they write, and a deferred transaction that must upgrade from reader to writer
+        after another process committed fails at once with SQLITE_BUSY, which busy_timeout
+        cannot help. Taking the write lock up front makes that a wait instead.
+        """
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.execute("COMMIT")
+            except BaseException:
+                # Also after a failed COMMIT: a transaction left open would swallow later writes.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self) -> Iterator[None]:
+        """A read snapshot under the lock, so a method's several queries agree with each other
+        even while another process writes."""
+        with self._lock:
+            conn = self._db.conn
+            conn.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    # --- statements ---------------------------------------------------------------------------
+
+    def _cursor(self) -> sqlite3.Cursor:
+        cursor = self._db.conn.cursor()
+        cursor.row_factory = sqlite3.Row  # rows by column name; the connection's own stay tuples
+        return cursor
+
+    def _exec(self, sql: str, params: Params = ()) -> Cursor:
+        """Run one statement (no rows wanted); the cursor tells `rowcount`."""
+        return self._cursor().execute(sql, params)
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._cursor().executemany(sql, rows)
+
+    def _all(self, sql: str, params: Params = ()) -> list[Row]:
+        rows: list[Row] = self._cursor().execute(sql, params).fetchall()
+        return rows
+
+    def _one(self, sql: str, params: Params = ()) -> Row | None:
+        row: Row | None = self._cursor().execute(sql, params).fetchone()
+        return row
+
+    def _insert(self, sql: str, params: Sequence[Any]) -> int:
+        """Run an INSERT into a table with an `id` column; the new row's id."""
+        rowid = self._db.execute(sql, params).lastrowid
+        assert rowid is not None
+        return rowid
+
+    def _unchanged_since(self) -> tuple[int, int]:
+        """Changes when anything commits: data_version counts other connections' commits (the
+        CLI beside the bot), total_changes this connection's own writes, by whatever path."""
+        row = self._db.execute("PRAGMA data_version").fetchone()
+        return (int(row[0]) if row else 0, self._db.conn.total_changes)
+
+    # --- idempotent writes --------------------------------------------------------------------
+
+    def _claim(self, scope: str, key: str | None) -> bool:
+        """Claim a write's request key inside the write's transaction: False if it was claimed
+        before, and then the write must not be applied again. The primary key (scope, key) makes
+        this hold across processes and instances, not only threads."""
+        if key is None:
+            return True
+        cursor = self._exec(
+            "INSERT INTO processed_requests (scope, key, claimed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (scope, key, _ts(self._clock())),
+        )
+        return cursor.rowcount == 1
+
+    def _claim_or_replay(
+        self,
+        scope: str,
+        request_key: str | None,
+        write: Callable[[], T],
+        replay: Callable[[], T | None],
+        *,
+        claim_key: str | None = None,
+    ) -> T:
+        """The one shape of every idempotent write: in one write transaction, claim the request
+        key (`claim_key` when the key needs more than the request id to be unique) and `write`;
+        if a retry of the same request claimed it first, `replay` reads back what that one wrote.
+        A failed write rolls its claim back with it, so the key is not used up."""
+        with self._write():
+            if self._claim(scope, claim_key if claim_key is not None else request_key):
+                return write()
+            found = replay()
+            if found is None:
+                raise StoreError(f"request {request_key!r} was claimed but wrote nothing")
+            return found
+
+    # --- lookups shared by several areas ------------------------------------------------------
+
+    def _version(self) -> int | None:
+        row = self._one("SELECT MAX(version) AS version FROM checklist_versions")
+        return row["version"] if row else None
+
+    def _current_item(self, item_id: str) -> int:
+        """The current version, if it holds `item_id`."""
+        version = self._version()
+        if version is None or not self._one(
+            "SELECT 1 FROM items WHERE version = ? AND id = ?", (version, item_id)
+        ):
+            raise UnknownItem(f"no item {item_id!r} in the current checklist")
+        return version
