@@ -184,6 +184,13 @@ def status_final(
     sections_filter: str | None = None,
     top: int = 10,
 ) -> list[dict[str, Any]]:
+    if sections_filter:
+        # A section's status speaks of the checks bound to that section's items only.
+        needle = sections_filter.lower()
+        bound = {
+            c for s in readiness.items if needle in s.item.section.lower() for c in s.item.checks
+        }
+        results = [r for r in results if r.check_id in bound]
     counts = {s: sum(1 for r in results if r.status is s) for s in Status}
     summary = ", ".join(f"{n} {s.value.lower()}" for s, n in counts.items() if n)
     blocks: list[Block] = [

@@ -112,3 +112,30 @@ def test_a_signoff_from_app_home_is_confirmed_in_the_apps_messages_tab(slack: Sl
     dm = slack.fake.wait_for("chat.postMessage")[0]
     assert dm.data["channel"] == "U123"
     assert slack.fake.calls_to("chat.postEphemeral") == []
+
+
+def test_a_section_status_counts_only_that_sections_checks(slack: SlackApp) -> None:
+    from bot import views
+    from checks import registry
+    from checks.base import Result, Status, utcnow
+
+    for check_id in registry.all_checks():
+        slack.store.save_result(
+            Result(
+                Status.PASS, "fine: 1 seen", check_id=check_id, observed_at=utcnow(), observations=1
+            )
+        )
+    section = "PHASE 3 COMPLETION VERIFICATION"
+    bound = {c for i in slack.services.checklist.items if i.section == section for c in i.checks}
+    assert 0 < len(bound) < len(registry.all_checks())
+    slack.action(
+        views.SHOW_SECTION,
+        action={
+            "type": "static_select",
+            "action_id": views.SHOW_SECTION,
+            "selected_option": {"text": {"type": "plain_text", "text": section}, "value": section},
+        },
+    )
+    reply = slack.fake.wait_for("response_url")[0]
+    shown = json.dumps(reply.payload["blocks"])
+    assert f"Checks: {len(bound)} pass" in shown
