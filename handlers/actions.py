@@ -63,8 +63,12 @@ def rerun(
         return
     channel = _channel(body)
     runs = context["status_runs"]
+    # The button's own message is updated in place: clicking Re-run adds no new message.
+    own = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
     context["work"].submit(
-        lambda: runs.run(client, services, channel, None, checks, respond, fresh=True)
+        lambda: runs.run(
+            client, services, channel, None, checks, respond, fresh=True, message_ts=own
+        )
     )
 
 
@@ -78,7 +82,8 @@ def show_section(ack: Ack, body: dict[str, Any], context: BoltContext, respond: 
         _tell(respond, "That section is not in the checklist any more.")
         return
     blocks = views.status_final(readiness, results, section)
-    respond(response_type="ephemeral", replace_original=False, text=section, blocks=blocks)
+    # The pick replaces the message it was made on (a private answer if that is not possible).
+    respond(replace_original=True, text=section, blocks=blocks)
 
 
 def open_signoff(

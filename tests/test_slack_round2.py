@@ -139,3 +139,36 @@ def test_a_section_status_counts_only_that_sections_checks(slack: SlackApp) -> N
     reply = slack.fake.wait_for("response_url")[0]
     shown = json.dumps(reply.payload["blocks"])
     assert f"Checks: {len(bound)} pass" in shown
+
+
+def test_rerun_updates_its_own_message_and_posts_no_new_one(slack: SlackApp) -> None:
+    from bot import views
+
+    slack.reply("status")
+    slack.settle()
+    (posted,) = slack.fake.calls_to("chat.postMessage")
+    ts = slack.fake.calls_to("chat.update")[-1].payload["ts"]
+    slack.fake.clear()
+    slack.action(views.RERUN, "all", message_ts=ts)
+    slack.settle()
+    assert slack.fake.calls_to("chat.postMessage") == []
+    updates = slack.fake.calls_to("chat.update")
+    assert updates and {u.payload["ts"] for u in updates} == {ts}
+    assert "Top blockers" in json.dumps(updates[-1].payload["blocks"])
+    assert posted.payload["channel"] == "C123"
+
+
+def test_a_section_pick_replaces_its_own_message(slack: SlackApp) -> None:
+    from bot import views
+
+    section = slack.services.checklist.sections[0]
+    slack.action(
+        views.SHOW_SECTION,
+        action={
+            "type": "static_select",
+            "action_id": views.SHOW_SECTION,
+            "selected_option": {"text": {"type": "plain_text", "text": "s"}, "value": section},
+        },
+    )
+    reply = slack.fake.wait_for("response_url")[0]
+    assert reply.payload["replace_original"] is True
