@@ -351,10 +351,13 @@ class PostgresStore(Store):
                 cursor.executemany(to_pg(sql).encode(), batch)
 
     def _all(self, sql: str, params: Params = ()) -> list[Row]:
-        return self._conn().execute(to_pg(sql).encode(), params).fetchall()
+        # A statement without rows (INSERT, UPDATE) answers [] as sqlite3 does; psycopg raises.
+        cursor = self._conn().execute(to_pg(sql).encode(), params)
+        return cursor.fetchall() if cursor.description else []
 
     def _one(self, sql: str, params: Params = ()) -> Row | None:
-        row: Row | None = self._conn().execute(to_pg(sql).encode(), params).fetchone()
+        cursor = self._conn().execute(to_pg(sql).encode(), params)
+        row: Row | None = cursor.fetchone() if cursor.description else None
         return row
 
     def _insert(self, sql: str, params: Sequence[Any]) -> int:
