@@ -624,6 +624,24 @@ def store_check(db: DbOption = None) -> None:
     out.print(f"{path}: ok", markup=False, highlight=False)
 
 
+@store_app.command("copy")
+def store_copy(
+    source: Annotated[str, typer.Argument(help="SQLite file or postgresql:// URL to copy")],
+    target: Annotated[str, typer.Argument(help="An empty store: SQLite file or postgresql:// URL")],
+) -> None:
+    """Copy a whole store to another backend (SQLite <-> PostgreSQL), verified row for row."""
+    from store import Store
+    from store.copy import copy_store
+
+    if not source.startswith(("postgresql://", "postgres://")) and not Path(source).is_file():
+        fail(f"no store at {source}")
+    with _edge(), Store.open(source) as src, Store.open(target) as dst:
+        copied = copy_store(src, dst)
+    rows = sum(copied.values())
+    message = f"copied {rows} rows in {len(copied)} tables; the exports match"
+    out.print(message, markup=False, highlight=False)
+
+
 def _call(fn: Callable[[], T]) -> T:
     with _edge():
         return fn()

@@ -38,6 +38,8 @@ class Row(Protocol):
 
     def keys(self) -> Any: ...
 
+    def __iter__(self) -> Iterator[Any]: ...
+
 
 class Cursor(Protocol):
     @property

@@ -44,7 +44,12 @@ class Store(
 
     @classmethod
     def open(cls, path: str | Path | None) -> Store:
-        """A store on the database file at `path` (None or ":memory:": in memory)."""
+        """A store on the database file at `path` (None or ":memory:": in memory), or on the
+        PostgreSQL database at a postgresql:// URL."""
+        if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+            from store.postgres import PostgresStore  # psycopg_pool only when asked for
+
+            return PostgresStore(path)
         return cls(schema.open_database(path))
 
     def __enter__(self) -> Store:

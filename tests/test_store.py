@@ -1,4 +1,4 @@
-"""The SQLite store: every public method, on an in-memory database and on a file."""
+"""The store: every public method, on SQLite (in memory and on a file) and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 import sqlite_utils
 
@@ -26,16 +27,14 @@ from store import (
     open_database,
 )
 from store.db import MIGRATIONS
-from tests.support.store_helpers import checklist, email_decision, item
+from tests.support.store_helpers import StoreFactory, checklist, email_decision, item
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "file"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    s = Store.open(None if request.param == "memory" else tmp_path / "preflight.db")
-    request.addfinalizer(s.close)
-    return s
+@pytest.fixture
+def store(store_factory: StoreFactory) -> Store:
+    return store_factory()
 
 
 @pytest.fixture
@@ -147,9 +146,10 @@ def test_event_tables_are_append_only(loaded: Store, table: str) -> None:
     loaded.subscribe("C1", "erin")
     loaded.assign("tls", "frank", "erin")
     loaded.audit("alice", "signoff", "tls")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    refused = (sqlite3.IntegrityError, psycopg.errors.RaiseException)  # the backend's trigger
+    with pytest.raises(refused, match="append-only"):
         loaded.db.execute(f"UPDATE {table} SET {_col(table)} = 'mallory'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(refused, match="append-only"):
         loaded.db.execute(f"DELETE FROM {table}")
 
 
@@ -328,8 +328,8 @@ def test_signoff_on_unknown_item(store: Store) -> None:
     assert store.signoff_count() == 0
 
 
-def test_signoff_times_come_from_the_clock() -> None:
-    s = Store(open_database(None), clock=Clock())
+def test_signoff_times_come_from_the_clock(store_factory: StoreFactory) -> None:
+    s = store_factory(clock=Clock())
     s.import_checklist(checklist())
     s.add_signoff("tls", "alice")
     assert s.signoffs()["tls"][0].at == T0 + timedelta(minutes=2)
@@ -674,9 +674,12 @@ def test_store_errors_share_a_base() -> None:
 # --- the signoffs() cache -----------------------------------------------------------------------
 
 
-def test_signoffs_see_writes_from_another_connection(tmp_path: Path) -> None:
-    path = tmp_path / "p.db"
-    with Store.open(path) as bot, Store.open(path) as cli:
+@pytest.mark.parametrize("backend", ["file", "postgresql"])
+def test_signoffs_see_writes_from_another_connection(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    target = StoreFactory(backend, request, tmp_path).target
+    with Store.open(target) as bot, Store.open(target) as cli:
         bot.import_checklist(checklist())
         bot.add_signoff("tls", "alice")
         assert [s.user for s in bot.signoffs()["tls"]] == ["alice"]
@@ -769,9 +772,9 @@ def test_assignment_of_a_removed_item_no_longer_counts(store: Store) -> None:
     assert store.assignments() == {"b": "U_BOB"}
 
 
-def test_prune_requests_forgets_only_old_request_ids() -> None:
+def test_prune_requests_forgets_only_old_request_ids(store_factory: StoreFactory) -> None:
     now = [datetime(2026, 11, 1, tzinfo=UTC)]
-    store = Store(open_database(None), clock=lambda: now[0])
+    store = store_factory(clock=lambda: now[0])
     assert store.claim_request("old")
     now[0] += timedelta(days=8)
     assert store.claim_request("new")

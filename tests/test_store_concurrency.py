@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from store import Store
-from tests.support.store_helpers import checklist, item
+from tests.support.store_helpers import StoreFactory, checklist, item
 
 THREADS = 8
 PER_THREAD = 200
@@ -80,3 +80,44 @@ def test_request_key_is_applied_once_under_a_race(tmp_path: Path) -> None:
             t.join(timeout=30)
         assert len(results) == THREADS and len(set(results)) == 1
         assert s.signoff_count() == 1
+
+
+def test_many_threads_on_two_postgres_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Two stores (as two instances would have) on one PostgreSQL database, threads in each."""
+    factory = StoreFactory("postgresql", request, tmp_path)
+    stores = [factory(), factory()]
+    stores[0].import_checklist(checklist(*(item(i) for i in ITEMS)))
+    errors: list[BaseException] = []
+    _hammer(stores, errors)
+    assert errors == []
+    s = factory()
+    assert s.signoff_count() == THREADS * PER_THREAD
+    standing = s.signoffs()
+    assert set(standing) == set(ITEMS)
+    assert all(len(v) == THREADS for v in standing.values())
+
+
+@pytest.mark.parametrize("backend", ["file", "postgresql"])
+def test_request_key_races_across_two_stores(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    """A retry landing on another process or instance: one key, two stores, one write."""
+    factory = StoreFactory(backend, request, tmp_path)
+    stores = [factory(), factory()]
+    stores[0].import_checklist(checklist())
+    barrier = threading.Barrier(THREADS)
+    results = []
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        results.append(stores[n % 2].vote("email-service", "ses", "alice", request_key="t-1"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(results) == THREADS and len(set(results)) == 1
+    assert len(stores[1].vote_history("email-service")) == 1

@@ -422,3 +422,23 @@ def recording_proxy(port: int) -> Iterator[tuple[int, bytearray]]:
         for s in sockets:
             s.close()
         listener.close()
+
+
+# --- the store's PostgreSQL backend ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_store_cluster() -> Iterator[PgCluster]:
+    """One cluster for every PostgreSQL store test; each test gets a database of its own."""
+    with _session_cluster("store", conf={"max_connections": "200"}) as cluster:
+        yield cluster
+
+
+_store_dbs = iter(range(1, 1_000_000))
+
+
+def fresh_store_url(cluster: PgCluster) -> str:
+    """A new empty database on `cluster`, owned by the unprivileged test role, as a store URL."""
+    name = f"store_{os.getpid()}_{next(_store_dbs)}"
+    cluster.sql(f"CREATE DATABASE {name} OWNER {PG_USER}")
+    return f"postgresql://{PG_USER}:{PG_PASSWORD}@{cluster.host}:{cluster.port}/{name}"

@@ -1,8 +1,17 @@
-"""Small hand-built checklists for the store tests (no Markdown parser needed)."""
+"""Small hand-built checklists for the store tests (no Markdown parser needed), and the store
+factory that runs the store suite on each backend."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
 from bot.model import Checklist, Decision, Item, ItemKind, Option
+from store import Store, open_database
 
 
 def item(
@@ -61,3 +70,48 @@ def checklist(
     return Checklist(
         title=title, sections=sections, items=items, decisions=decisions, source_sha256=sha
     )
+
+
+# --- one store suite, two backends ---------------------------------------------------------
+
+# "memory" and "file" are SQLite; "postgresql" a database of its own on a throwaway cluster.
+BACKENDS = ("memory", "file", "postgresql")
+
+
+class StoreFactory:
+    """Opens stores of one backend for one test, and closes them after it."""
+
+    def __init__(self, backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+        self.backend, self._request, self._tmp = backend, request, tmp_path
+        self._target: str | None = None
+
+    @property
+    def target(self) -> str:
+        """What Store.open takes for this test's database (the same for every call)."""
+        if self._target is None:
+            if self.backend == "postgresql":
+                from tests.support.pg import fresh_store_url
+
+                self._target = fresh_store_url(self._request.getfixturevalue("pg_store_cluster"))
+            elif self.backend == "file":
+                self._target = str(self._tmp / "preflight.db")
+            else:
+                self._target = ":memory:"
+        return self._target
+
+    def __call__(self, clock: Callable[[], datetime] | None = None) -> Store:
+        """A store on this test's database (a new in-memory one for "memory")."""
+        kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        if self.backend == "postgresql":
+            from store.postgres import PostgresStore
+
+            store: Store = PostgresStore(self.target, **kwargs)
+        else:
+            store = Store(open_database(self.target), **kwargs)
+        self._request.addfinalizer(store.close)
+        return store
+
+
+@pytest.fixture(params=BACKENDS)
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    return StoreFactory(request.param, request, tmp_path)
