@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import readiness as readiness_mod
@@ -51,7 +51,7 @@ from bot.model import Checklist, Decision, ImportNote, Item, Option, Runbook
 from bot.readiness import ItemState, ItemStatus, Readiness, fingerprint
 from bot.settings import Settings
 from checks import registry
-from checks.base import Check, CheckContext, Result, Status
+from checks.base import Check, CheckContext, Result, Status, utcnow
 from checks.redact import Redactor
 from checks.runner import run_checks
 from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
@@ -130,6 +130,9 @@ class Services:
     # Bounds concurrent check runs (each fans out one thread per check); set from settings.
     _check_runs: threading.BoundedSemaphore | None = field(default=None, repr=False)
     _scan_copy: str | None = field(default=None, repr=False)
+    # The last readiness and what it was computed from (perf, issue 11).
+    _readiness_cache: _ReadinessCache | None = field(default=None, repr=False)
+    _readiness_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -477,19 +480,44 @@ class Services:
             )
 
     def readiness(self) -> Readiness:
-        """Readiness from stored state: cheap, no checks run."""
+        """Readiness from stored state: cheap, no checks run. Computed once per change of
+        what it derives from (the checklist, sign-offs, results, votes and decisions,
+        acceptances, overrides, the registered checks) or when a result it trusted goes stale;
+        every other request gets the same (immutable) answer."""
         self.refresh()
-        acceptances: dict[str, list[Acceptance]] = {}
-        for a in self.store.acceptances():
-            acceptances.setdefault(a.item_id, []).append(a)
-        return readiness_mod.compute(
-            self.checklist,
-            self.store.signoffs(),
-            self.store.latest_results(),
-            self.store.decision_states(),
-            acceptances=acceptances,
-            overrides=self.store.overrides(),
-        )
+        checklist = self.checklist
+        meta = registry.all_checks()
+        key = (self.store.change_marks(), _meta_token(meta))
+        cached = self._readiness_cache
+        if cached is not None and cached.valid(checklist, key, utcnow()):
+            return cached.readiness
+        # One computation per change, however many requests arrive at once: the others wait
+        # for it rather than each reading and computing the same thing.
+        with self._readiness_lock:
+            cached = self._readiness_cache
+            now = utcnow()
+            if cached is not None and cached.valid(checklist, key, now):
+                return cached.readiness
+            # Marks first, state after: the state read is at least as new as the marks, so
+            # a write racing this read costs one more computation, never a stale answer.
+            acceptances: dict[str, list[Acceptance]] = {}
+            for a in self.store.acceptances():
+                acceptances.setdefault(a.item_id, []).append(a)
+            results = self.store.latest_results()
+            readiness = readiness_mod.compute(
+                checklist,
+                self.store.signoffs(),
+                results,
+                self.store.decision_states(),
+                now,
+                acceptances=acceptances,
+                overrides=self.store.overrides(),
+                meta=meta,
+            )
+            self._readiness_cache = _ReadinessCache(
+                checklist, key, readiness, _fresh_until(results, now)
+            )
+            return readiness
 
     def item_state(self, item_id: str) -> ItemState:
         """One item's state now (after a sign-off, to say whether it still blocks)."""
@@ -944,6 +972,36 @@ class Services:
         """Open items assigned to user, in the order the readiness lists blockers."""
         mine = {i for i, who in self.store.assignments().items() if who == user}
         return [s for s in self.readiness().blockers if s.item.id in mine]
+
+
+@dataclass(frozen=True)
+class _ReadinessCache:
+    checklist: Checklist  # compared by identity: refresh() makes a new one on every change
+    key: tuple[object, ...]
+    readiness: Readiness
+    fresh_until: datetime  # when a result it counted as fresh goes stale
+
+    def valid(self, checklist: Checklist, key: tuple[object, ...], now: datetime) -> bool:
+        return self.checklist is checklist and self.key == key and now < self.fresh_until
+
+
+def _meta_token(meta: Mapping[str, Check]) -> tuple[tuple[str, bool, str], ...]:
+    """What readiness reads of the registered checks (tests and plugins register more)."""
+    return tuple((cid, c.blocking, c.severity) for cid, c in meta.items())
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _fresh_until(results: Mapping[str, Result], now: datetime) -> datetime:
+    """The first moment a result that is fresh now goes stale (readiness changes then even
+    though nothing is written)."""
+    ends = [
+        r.observed_at + timedelta(seconds=r.max_age_s)
+        for r in results.values()
+        if r.observed_at is not None and r.is_fresh(now)
+    ]
+    return min(ends, default=_NEVER)
 
 
 def next_step(runbook: Runbook, run: RunbookRun) -> int | None:

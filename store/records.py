@@ -186,3 +186,17 @@ class Override:
     reason: str
     at: datetime
     source: str = "cli"
+
+
+@dataclass(frozen=True)
+class ChangeMarks:
+    """Where the state readiness derives from stands (perf, issue 11): the current checklist
+    version and the newest event id per table. Equal marks, equal state."""
+
+    version: int
+    signoffs: int
+    results: int
+    votes: int
+    decisions: int
+    acceptances: int
+    overrides: int

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -48,6 +49,7 @@ from store.records import (
     Acceptance,
     Assignment,
     AuditEntry,
+    ChangeMarks,
     ChecklistVersion,
     DecisionState,
     ImportReport,
@@ -143,6 +145,7 @@ class Store:
             schema.require_sound(db, _file_of(db))
         schema.configure(db)
         schema.migrate(db)
+        self._init_readers(db)  # perf (issue 11)
 
     @classmethod
     def open(cls, path: str | Path | None) -> Store:
@@ -151,6 +154,7 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            self._close_readers()  # perf (issue 11)
             self._db.close()
 
     def __enter__(self) -> Store:
@@ -194,22 +198,17 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[None]:
-        """A read snapshot under the lock, so a method's several queries agree with each other
-        even while another process writes."""
-        with self._lock:
-            conn = self._db.conn
-            conn.execute("BEGIN")
-            try:
-                yield
-            finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
+        """A read snapshot, so a method's several queries agree with each other even while
+        another process writes: on this thread's own WAL reader connection (no lock, never
+        waits for the writer), or under the lock for an in-memory store."""
+        with self._read_snapshot():  # perf (issue 11)
+            yield
 
     def _all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        return self._db.execute(sql, params).fetchall()
+        return self._conn().execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        row: Row | None = self._db.execute(sql, params).fetchone()
+        row: Row | None = self._conn().execute(sql, params).fetchone()
         return row
 
     def _insert(self, sql: str, params: Sequence[Any]) -> int:
@@ -474,10 +473,15 @@ class Store:
             return True
 
     def _unchanged_since(self) -> tuple[int, int]:
-        """Changes when anything commits: data_version counts other connections' commits (the
-        CLI beside the bot), total_changes this connection's own writes, by whatever path."""
-        row = self._one("PRAGMA data_version")
-        return (int(row[0]) if row else 0, self._db.conn.total_changes)
+        """Changes when the standing sign-offs can: a new checklist version or a new sign-off
+        event, by any process (both tables are append-only). Read from the data itself, so it
+        compares across connections (perf, issue 11: reads use per-thread connections, whose
+        data_version counters do not) and survives unrelated writes such as dedupe claims."""
+        row = self._one(
+            "SELECT (SELECT MAX(version) FROM checklist_versions), "
+            "(SELECT MAX(id) FROM signoff_events)"
+        )
+        return (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
 
     def signoffs(self) -> dict[str, list[Signoff]]:
         """Standing sign-offs per current item id, oldest first."""
@@ -1172,3 +1176,87 @@ class Store:
             return self._db.execute(
                 "DELETE FROM processed_requests WHERE claimed_at < ?", (cutoff,)
             ).rowcount
+
+    # --- perf (issue 11) ---
+    # Reads go to per-thread reader connections on a file-backed store: in WAL mode a reader
+    # never waits for the writer, so the 16 server threads no longer queue behind one lock
+    # (and behind every request's dedupe write) just to read. Writes keep the one connection
+    # and the lock. An in-memory store has one connection only: reads stay under the lock.
+
+    def _init_readers(self, db: sqlite_utils.Database) -> None:
+        self._reader_path = _file_of(db) if schema.is_file_backed(db) else None
+        self._reader_local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not self._lock: a writer may hold that
+        self._readers_closed = False
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's reader connection (opened on first use), None for an in-memory store."""
+        if self._reader_path is None:
+            return None
+        conn: sqlite3.Connection | None = getattr(self._reader_local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self._reader_path,
+                timeout=schema.BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # transactions are ours: BEGIN in _read_snapshot
+                check_same_thread=False,  # close() may run on another thread
+            )
+            conn.execute("PRAGMA query_only = ON")
+            with self._readers_lock:
+                if self._readers_closed:
+                    conn.close()
+                    raise StoreError("the store is closed")
+                self._readers.append(conn)
+            self._reader_local.conn = conn
+        return conn
+
+    def _close_readers(self) -> None:
+        with self._readers_lock:
+            self._readers_closed = True
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+
+    def _conn(self) -> sqlite3.Connection:
+        """The connection this thread's queries go to: its reader inside a read snapshot,
+        else the writer (inside a write, or a read of an in-memory store)."""
+        active: sqlite3.Connection | None = getattr(self._reader_local, "active", None)
+        return active if active is not None else self._db.conn
+
+    @contextmanager
+    def _read_snapshot(self) -> Iterator[None]:
+        reader = self._reader()
+        if reader is None:
+            with self._lock:
+                conn = self._db.conn
+                conn.execute("BEGIN")
+                try:
+                    yield
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            return
+        reader.execute("BEGIN")
+        self._reader_local.active = reader
+        try:
+            yield
+        finally:
+            self._reader_local.active = None
+            if reader.in_transaction:
+                reader.execute("COMMIT")
+
+    def change_marks(self) -> ChangeMarks:
+        """Where each kind of state readiness derives from stands: the current checklist
+        version and the newest event id of each append-only table. Equal marks mean equal
+        state, whatever else was written since (a dedupe claim, an audit entry), so caches
+        keyed by them survive unrelated writes. Cheap: each is a b-tree's last key."""
+        with self._read():
+            row = self._one(
+                "SELECT (SELECT MAX(version) FROM checklist_versions), "
+                "(SELECT MAX(id) FROM signoff_events), (SELECT MAX(id) FROM check_results), "
+                "(SELECT MAX(id) FROM vote_events), (SELECT MAX(id) FROM decision_events), "
+                "(SELECT MAX(id) FROM acceptance_events), (SELECT MAX(id) FROM override_events)"
+            )
+        assert row is not None
+        return ChangeMarks(*(int(v or 0) for v in row))
