@@ -55,6 +55,7 @@ from checks.base import Check, CheckContext, Result, Status, utcnow
 from checks.redact import Redactor
 from checks.runner import run_checks
 from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
+from store.records import ChangeMarks
 
 MAX_REF_LEN = 200  # longer than any item id, topic or option; refuse early rather than search
 _SHOWN_CANDIDATES = 5
@@ -270,13 +271,15 @@ class Services:
         )
         return self.commit(prepared, imported_by="preflight")
 
-    def refresh(self, *, force: bool = False) -> bool:
+    def refresh(self, *, force: bool = False, marks: ChangeMarks | None = None) -> bool:
         """Rebuild self.checklist from the store when another process imported a new version
-        (one indexed query when nothing changed). True if it changed."""
+        (one indexed query when nothing changed; none when the caller just read `marks`).
+        True if it changed."""
         if (
             not force
             and self.version is not None
-            and self.store.current_version() == self.version.version
+            # change_marks: one cheap read on this thread's own connection; asked per request
+            and (marks or self.store.change_marks()).version == self.version.version
         ):
             return False
         current = self.store.current_checklist()
@@ -484,10 +487,11 @@ class Services:
         what it derives from (the checklist, sign-offs, results, votes and decisions,
         acceptances, overrides, the registered checks) or when a result it trusted goes stale;
         every other request gets the same (immutable) answer."""
-        self.refresh()
+        marks = self.store.change_marks()
+        self.refresh(marks=marks)
         checklist = self.checklist
         meta = registry.all_checks()
-        key = (self.store.change_marks(), _meta_token(meta))
+        key = (marks, _meta_token(meta))
         cached = self._readiness_cache
         if cached is not None and cached.valid(checklist, key, utcnow()):
             return cached.readiness

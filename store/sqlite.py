@@ -1251,12 +1251,20 @@ class Store:
         version and the newest event id of each append-only table. Equal marks mean equal
         state, whatever else was written since (a dedupe claim, an audit entry), so caches
         keyed by them survive unrelated writes. Cheap: each is a b-tree's last key."""
-        with self._read():
-            row = self._one(
-                "SELECT (SELECT MAX(version) FROM checklist_versions), "
-                "(SELECT MAX(id) FROM signoff_events), (SELECT MAX(id) FROM check_results), "
-                "(SELECT MAX(id) FROM vote_events), (SELECT MAX(id) FROM decision_events), "
-                "(SELECT MAX(id) FROM acceptance_events), (SELECT MAX(id) FROM override_events)"
-            )
+        # One statement is one snapshot by itself: no BEGIN/COMMIT round trip. It is asked on
+        # every request, so it goes straight to this thread's reader.
+        reader = self._reader()
+        if reader is None:
+            with self._read():
+                row = self._one(self._MARKS)
+        else:
+            row = reader.execute(self._MARKS).fetchone()
         assert row is not None
         return ChangeMarks(*(int(v or 0) for v in row))
+
+    _MARKS = (
+        "SELECT (SELECT MAX(version) FROM checklist_versions), "
+        "(SELECT MAX(id) FROM signoff_events), (SELECT MAX(id) FROM check_results), "
+        "(SELECT MAX(id) FROM vote_events), (SELECT MAX(id) FROM decision_events), "
+        "(SELECT MAX(id) FROM acceptance_events), (SELECT MAX(id) FROM override_events)"
+    )
