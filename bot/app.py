@@ -8,6 +8,7 @@ and the sixth request would miss Slack's 3-second ack deadline.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -35,6 +36,9 @@ from checks.redact import Redactor
 
 log = logging.getLogger("preflight.app")
 USERGROUP_CACHE_S = 300
+# Longest a request thread waits for its listener's ack in one look; Bolt gives up after its
+# ack timeout (3 s) and answers for itself.
+ACK_WAIT_S = 3.0
 
 
 class RedactingWebClient(WebClient):
@@ -90,14 +94,51 @@ class RedactingRespond:
 
 
 class RedactingAck(Ack):
-    """Bolt's ack(), whose body (the ephemeral answer of a command) is redacted first."""
+    """Bolt's ack(), whose body (the ephemeral answer of a command) is redacted first.
 
-    def __init__(self, redactor: Redactor) -> None:
+    It also wakes the request thread the moment it is called. Bolt's HTTP path runs the
+    listener on the listener pool and polls `ack.response` every 10 ms from the request
+    thread, so every ack that was not ready at the first look came back up to 10 ms late;
+    here that look waits on an event instead (only on the thread that made this ack, the
+    request thread, and never longer than Bolt's own ack timeout).
+    """
+
+    def __init__(self, redactor: Redactor, wait_s: float = ACK_WAIT_S) -> None:
+        self._acked = threading.Event()
+        self._owner = threading.get_ident()
+        self._wait_s = wait_s
         super().__init__()
         self._redact = redactor
 
+    @property
+    def response(self) -> BoltResponse | None:
+        found = self._response
+        if found is None and threading.get_ident() == self._owner and self._wait_s > 0:
+            self._acked.wait(self._wait_s)
+            found = self._response
+        return found
+
+    @response.setter
+    def response(self, value: BoltResponse | None) -> None:
+        self._response = value
+        if value is not None:
+            self._acked.set()
+
     def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         return super().__call__(*self._redact(list(args)), **self._redact(kwargs))
+
+
+class CachingRedactor(Redactor):
+    """The redactor, remembering its last answers: a command's answer repeats the same strings
+    (an item's text, a section title, button labels) request after request, and masking is a
+    pure function of the string, so a repeat costs a dict look-up instead of a regex scan."""
+
+    def __init__(self, secrets: Any = None, size: int = 4096) -> None:
+        super().__init__(secrets)
+        self._masked = functools.lru_cache(maxsize=size)(super().text)
+
+    def text(self, value: str) -> str:
+        return self._masked(value)
 
 
 def web_client(services: Services) -> WebClient:
@@ -282,7 +323,7 @@ def build_app(
     usergroups = UsergroupCache(client)
     status_runs = live_status.StatusRuns()
 
-    redactor = Redactor.from_env(services.env)
+    redactor = CachingRedactor.from_env(services.env)
 
     @app.middleware
     def inject(

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, Protocol
 
 from bot.model import Checklist, Item, ItemKind
@@ -189,15 +190,19 @@ class Readiness:
     settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # check id -> settings
     decision_topics: Mapping[str, str] = field(default_factory=dict)  # decision id -> topic
 
+    # A Readiness never changes once computed, and a status or digest asks for its counts,
+    # blockers and groups many times: each is worked out once (cached_property writes to the
+    # instance's __dict__, which a frozen dataclass without slots allows).
+
     @property
     def total(self) -> int:
         return len(self.items)
 
-    @property
+    @cached_property
     def applicable(self) -> int:
         return sum(1 for s in self.items if s.applicable)
 
-    @property
+    @cached_property
     def done(self) -> int:
         return sum(1 for s in self.items if s.applicable and s.done)
 
@@ -213,7 +218,7 @@ class Readiness:
     def _severity(self, s: ItemState) -> int:
         return severity_rank(self.severities.get(s.cause.check_id) if s.cause else None)
 
-    @property
+    @cached_property
     def blockers(self) -> tuple[ItemState, ...]:
         """Items that keep the gate closed, most actionable first: failing checks, warnings,
         stale checks (each by severity, critical first), open decisions, then everything
@@ -231,11 +236,11 @@ class Readiness:
             )
         )
 
-    @property
+    @cached_property
     def overridden(self) -> tuple[ItemState, ...]:
         return tuple(s for s in self.items if s.overridden)
 
-    @property
+    @cached_property
     def advisories(self) -> tuple[Result, ...]:
         """Non-passing results of advisory checks bound to applicable items: shown, never
         blocking. One per check."""
@@ -246,7 +251,7 @@ class Readiness:
                     seen.setdefault(r.check_id, r)
         return tuple(seen.values())
 
-    @property
+    @cached_property
     def blocker_groups(self) -> tuple[BlockerGroup, ...]:
         """The blockers grouped by cause (one check result, one decision, one section's
         sign-offs), worst first; see `group_blockers`."""
@@ -256,8 +261,15 @@ class Readiness:
     def gate(self) -> Gate:
         return Gate.READY if self.applicable and not self.blockers else Gate.BLOCKED
 
+    @cached_property
+    def _by_id(self) -> dict[str, ItemState]:
+        found: dict[str, ItemState] = {}
+        for s in self.items:
+            found.setdefault(s.item.id, s)  # the first, as a scan in document order finds
+        return found
+
     def state(self, item_id: str) -> ItemState | None:
-        return next((s for s in self.items if s.item.id == item_id), None)
+        return self._by_id.get(item_id)
 
     def to_dict(self) -> dict[str, Any]:
         """The shape of `preflight status --json`."""
@@ -337,6 +349,66 @@ def _accepted(result: Result, acceptances: Sequence[AcceptanceLike]) -> list[Acc
     return [a for a in acceptances if a.check_id == result.check_id and a.fingerprint == fp]
 
 
+_STATE_FIELDS = (
+    *("item", "status", "reason", "signoffs", "results", "cause", "acceptances"),
+    *("overrides", "advisories"),
+)
+
+
+def _new_state(
+    item: Item,
+    status: ItemStatus,
+    reason: str,
+    signoffs: tuple[Any, ...] = (),
+    results: tuple[Result, ...] = (),
+    cause: Result | None = None,
+    acceptances: tuple[Any, ...] = (),
+    overrides: tuple[Any, ...] = (),
+    advisories: tuple[Result, ...] = (),
+) -> ItemState:
+    # A frozen dataclass's __init__ sets each field through object.__setattr__; at 20,000
+    # items that alone is half the time budget. Filling the instance dict is what it does,
+    # minus the per-field calls (tests/test_perf_readiness.py keeps _STATE_FIELDS in step).
+    state = object.__new__(ItemState)
+    state.__dict__.update(
+        item=item,
+        status=status,
+        reason=reason,
+        signoffs=signoffs,
+        results=results,
+        cause=cause,
+        acceptances=acceptances,
+        overrides=overrides,
+        advisories=advisories,
+    )
+    return state
+
+
+def _blocking(meta: Mapping[str, Check], check_id: str) -> bool:
+    check = meta.get(check_id)
+    return check.blocking if check is not None else True
+
+
+def _severity_of(meta: Mapping[str, Check], r: Result) -> int:
+    check = meta.get(r.check_id)
+    return severity_rank(check.severity if check is not None else None)
+
+
+def _unspoken_state(item: Item, decision: DecisionStateLike | None) -> ItemState:
+    """Nobody signed, no check spoke: the common case of a big checklist, decided by the item
+    alone (no override or acceptance stands without a sign-off or a result)."""
+    if item.kind is ItemKind.DECISION:
+        if decision is not None and decision.status == "accepted":
+            return _new_state(item, ItemStatus.DONE, f"decided: {decision.chosen}")
+        return _new_state(item, ItemStatus.OPEN, "decision open")
+    if item.checks:
+        return _new_state(
+            item, ItemStatus.OPEN, f"needs a sign-off or a passing {', '.join(item.checks)}"
+        )
+    claim = " (claimed ✅, not signed off)" if item.claimed else ""
+    return _new_state(item, ItemStatus.OPEN, f"needs a sign-off{claim}")
+
+
 def item_state(
     item: Item,
     signoffs: Sequence[SignoffLike],
@@ -349,36 +421,33 @@ def item_state(
     meta: Mapping[str, Check] | None = None,
 ) -> ItemState:
     """The state of one item; see the module docstring for the rules."""
+    if not signoffs and not results:
+        return _unspoken_state(item, decision)
     standing = tuple(signoffs)
     meta = meta or {}
-
-    def blocking(check_id: str) -> bool:
-        check = meta.get(check_id)
-        return check.blocking if check is not None else True
-
-    def severity(r: Result) -> int:
-        check = meta.get(r.check_id)
-        return severity_rank(check.severity if check is not None else None)
-
     results = tuple(results)
-    held = sorted((r for r in results if blocking(r.check_id)), key=severity)
-    advisories = tuple(r for r in results if not blocking(r.check_id) and r.status not in PASSING)
+    held = sorted(
+        (r for r in results if _blocking(meta, r.check_id)), key=lambda r: _severity_of(meta, r)
+    )
+    advisories = tuple(
+        r for r in results if not _blocking(meta, r.check_id) and r.status not in PASSING
+    )
     signers = {s.user for s in standing}
     # An override stands while its author's sign-off does: `unsign` withdraws both.
     standing_overrides = tuple(o for o in overrides if o.user in signers)
     in_force = tuple(a for r in held if r.status is Status.WARN for a in _accepted(r, acceptances))
 
     def state(status: ItemStatus, reason: str, cause: Result | None = None) -> ItemState:
-        return ItemState(
+        return _new_state(
             item,
             status,
             reason,
             standing,
             results,
-            cause=cause,
-            acceptances=in_force,
-            overrides=standing_overrides,
-            advisories=advisories,
+            cause,
+            in_force,
+            standing_overrides,
+            advisories,
         )
 
     na = next((s for s in standing if s.na_reason), None)
@@ -414,9 +483,9 @@ def item_state(
         good = {
             r.check_id
             for r in results
-            if r.status in PASSING or (r.status is Status.WARN and blocking(r.check_id))
+            if r.status in PASSING or (r.status is Status.WARN and _blocking(meta, r.check_id))
         }
-        wanted = {c for c in item.checks if blocking(c)} or set(item.checks)
+        wanted = {c for c in item.checks if _blocking(meta, c)} or set(item.checks)
         if good >= wanted:
             accepted = f" (WARN accepted by {', '.join(a.user for a in in_force)})"
             return state(ItemStatus.DONE, "checks pass" + (accepted if in_force else ""))
@@ -434,7 +503,7 @@ def item_state(
         by_id = {r.check_id: r for r in results}
         # Only a blocking check that could not speak is the cause; an advisory check's
         # verdict leaves the item waiting on a person, like a manual one.
-        silent = next((by_id[c] for c in missing if c in by_id and blocking(c)), None)
+        silent = next((by_id[c] for c in missing if c in by_id and _blocking(meta, c)), None)
         return state(
             ItemStatus.OPEN,
             f"needs a sign-off or a passing {', '.join(missing)}",
@@ -549,6 +618,25 @@ def group_blockers(readiness: Readiness) -> tuple[BlockerGroup, ...]:
     )
 
 
+def section_progress(
+    titles: Sequence[str], states: Sequence[ItemState]
+) -> tuple[SectionProgress, ...]:
+    """Progress of each section, in one pass over the items (not one pass per section)."""
+    counts = {title: [0, 0, 0] for title in titles}  # total, applicable, done
+    na, done = ItemStatus.NOT_APPLICABLE, DONE_STATUSES
+    for s in states:
+        c = counts.get(s.item.section)
+        if c is None:
+            continue
+        c[0] += 1
+        status = s.status  # ItemState.applicable / .done, inlined: called per item
+        if status is not na:
+            c[1] += 1
+            if status in done:
+                c[2] += 1
+    return tuple(SectionProgress(title, *counts[title]) for title in titles)
+
+
 def compute(
     checklist: Checklist,
     signoffs: Mapping[str, Sequence[SignoffLike]],
@@ -569,14 +657,19 @@ def compute(
         meta = registry.all_checks()
     acceptances = acceptances or {}
     overrides = overrides or {}
-    states = []
+    states: list[ItemState] = []
+    append = states.append
     for item in checklist.items:
-        bound = [results[c] for c in item.checks if c in results]
+        bound = [results[c] for c in item.checks if c in results] if item.checks else ()
         decision = decisions.get(item.decision_id) if item.decision_id else None
-        states.append(
+        standing = signoffs.get(item.id, ())
+        if not standing and not bound:
+            append(_unspoken_state(item, decision))
+            continue
+        append(
             item_state(
                 item,
-                signoffs.get(item.id, ()),
+                standing,
                 bound,
                 decision,
                 now,
@@ -585,24 +678,16 @@ def compute(
                 meta=meta,
             )
         )
-    sections = []
-    for title in checklist.sections:
-        in_section = [s for s in states if s.item.section == title]
-        applicable = [s for s in in_section if s.applicable]
-        sections.append(
-            SectionProgress(
-                title, len(in_section), len(applicable), sum(1 for s in applicable if s.done)
-            )
-        )
     closed = tuple(
         d.id
         for d in checklist.decisions
         if (st := decisions.get(d.id)) is not None and st.status == "accepted"
     )
-    open_ = tuple(d.id for d in checklist.decisions if d.id not in closed)
+    closed_ids = set(closed)
+    open_ = tuple(d.id for d in checklist.decisions if d.id not in closed_ids)
     return Readiness(
         items=tuple(states),
-        sections=tuple(sections),
+        sections=section_progress(checklist.sections, states),
         decisions_open=open_,
         decisions_closed=closed,
         runbooks=len(checklist.runbooks),

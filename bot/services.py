@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import readiness as readiness_mod
@@ -53,10 +53,11 @@ from bot.model import Checklist, Decision, ImportNote, Item, Option, Runbook
 from bot.readiness import ItemState, ItemStatus, Readiness, fingerprint
 from bot.settings import Settings
 from checks import registry
-from checks.base import Check, CheckContext, Result, Status
+from checks.base import Check, CheckContext, Result, Status, utcnow
 from checks.redact import Redactor
 from checks.runner import run_checks
 from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
+from store.records import ChangeMarks
 
 MAX_REF_LEN = 200  # longer than any item id, topic or option; refuse early rather than search
 _SHOWN_CANDIDATES = 5
@@ -132,6 +133,9 @@ class Services:
     # Bounds concurrent check runs (each fans out one thread per check); set from settings.
     _check_runs: threading.BoundedSemaphore | None = field(default=None, repr=False)
     _scan_copy: str | None = field(default=None, repr=False)
+    # The last readiness and what it was computed from (perf, issue 11).
+    _readiness_cache: _ReadinessCache | None = field(default=None, repr=False)
+    _readiness_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ---- construction -------------------------------------------------------------------
 
@@ -269,13 +273,15 @@ class Services:
         )
         return self.commit(prepared, imported_by="preflight")
 
-    def refresh(self, *, force: bool = False) -> bool:
+    def refresh(self, *, force: bool = False, marks: ChangeMarks | None = None) -> bool:
         """Rebuild self.checklist from the store when another process imported a new version
-        (one indexed query when nothing changed). True if it changed."""
+        (one indexed query when nothing changed; none when the caller just read `marks`).
+        True if it changed."""
         if (
             not force
             and self.version is not None
-            and self.store.current_version() == self.version.version
+            # change_marks: one cheap read on this thread's own connection; asked per request
+            and (marks or self.store.change_marks()).version == self.version.version
         ):
             return False
         current = self.store.current_checklist()
@@ -479,19 +485,45 @@ class Services:
             )
 
     def readiness(self) -> Readiness:
-        """Readiness from stored state: cheap, no checks run."""
-        self.refresh()
-        acceptances: dict[str, list[Acceptance]] = {}
-        for a in self.store.acceptances():
-            acceptances.setdefault(a.item_id, []).append(a)
-        return readiness_mod.compute(
-            self.checklist,
-            self.store.signoffs(),
-            self.store.latest_results(),
-            self.store.decision_states(),
-            acceptances=acceptances,
-            overrides=self.store.overrides(),
-        )
+        """Readiness from stored state: cheap, no checks run. Computed once per change of
+        what it derives from (the checklist, sign-offs, results, votes and decisions,
+        acceptances, overrides, the registered checks) or when a result it trusted goes stale;
+        every other request gets the same (immutable) answer."""
+        marks = self.store.change_marks()
+        self.refresh(marks=marks)
+        checklist = self.checklist
+        meta = registry.all_checks()
+        key = (marks, _meta_token(meta))
+        cached = self._readiness_cache
+        if cached is not None and cached.valid(checklist, key, utcnow()):
+            return cached.readiness
+        # One computation per change, however many requests arrive at once: the others wait
+        # for it rather than each reading and computing the same thing.
+        with self._readiness_lock:
+            cached = self._readiness_cache
+            now = utcnow()
+            if cached is not None and cached.valid(checklist, key, now):
+                return cached.readiness
+            # Marks first, state after: the state read is at least as new as the marks, so
+            # a write racing this read costs one more computation, never a stale answer.
+            acceptances: dict[str, list[Acceptance]] = {}
+            for a in self.store.acceptances():
+                acceptances.setdefault(a.item_id, []).append(a)
+            results = self.store.latest_results()
+            readiness = readiness_mod.compute(
+                checklist,
+                self.store.signoffs(),
+                results,
+                self.store.decision_states(),
+                now,
+                acceptances=acceptances,
+                overrides=self.store.overrides(),
+                meta=meta,
+            )
+            self._readiness_cache = _ReadinessCache(
+                checklist, key, readiness, _fresh_until(results, now)
+            )
+            return readiness
 
     def item_state(self, item_id: str) -> ItemState:
         """One item's state now (after a sign-off, to say whether it still blocks)."""
@@ -971,6 +1003,36 @@ def _refuse_stale_step(runbook: Runbook, run: RunbookRun, step: int, current: in
             f"nothing changed.{now}"
         )
     raise StaleStep(f"Step {step + 1} is not the current step; nothing changed.{now}")
+
+
+@dataclass(frozen=True)
+class _ReadinessCache:
+    checklist: Checklist  # compared by identity: refresh() makes a new one on every change
+    key: tuple[object, ...]
+    readiness: Readiness
+    fresh_until: datetime  # when a result it counted as fresh goes stale
+
+    def valid(self, checklist: Checklist, key: tuple[object, ...], now: datetime) -> bool:
+        return self.checklist is checklist and self.key == key and now < self.fresh_until
+
+
+def _meta_token(meta: Mapping[str, Check]) -> tuple[tuple[str, bool, str], ...]:
+    """What readiness reads of the registered checks (tests and plugins register more)."""
+    return tuple((cid, c.blocking, c.severity) for cid, c in meta.items())
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
+
+
+def _fresh_until(results: Mapping[str, Result], now: datetime) -> datetime:
+    """The first moment a result that is fresh now goes stale (readiness changes then even
+    though nothing is written)."""
+    ends = [
+        r.observed_at + timedelta(seconds=r.max_age_s)
+        for r in results.values()
+        if r.observed_at is not None and r.is_fresh(now)
+    ]
+    return min(ends, default=_NEVER)
 
 
 def next_step(runbook: Runbook, run: RunbookRun) -> int | None:

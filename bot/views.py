@@ -7,6 +7,7 @@ characters a section, 150 a header. Long lists are summarised with a "… and N 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -274,7 +275,29 @@ def check_results(results: Sequence[Result]) -> list[dict[str, Any]]:
 # ---- /preflight item -------------------------------------------------------------------
 
 
+_rendered: dict[tuple[int, int], tuple[ItemState, Checklist, list[dict[str, Any]]]] = {}
+_rendered_lock = threading.Lock()
+
+
 def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
+    """An item's detail blocks. Rendered once per state: readiness is computed once per change
+    and its ItemStates are immutable and shared, so `/preflight item` asked again before the
+    next change gets the same blocks (perf, issue 11). The list is a copy; the dicts in it
+    are shared and must not be changed."""
+    key = (id(state), id(checklist))
+    with _rendered_lock:
+        hit = _rendered.get(key)
+    if hit is not None and hit[0] is state and hit[1] is checklist:
+        return list(hit[2])
+    blocks = _item_detail(state, checklist)
+    with _rendered_lock:
+        if len(_rendered) >= 512:  # a bound; the states of an old readiness are not asked again
+            _rendered.clear()
+        _rendered[key] = (state, checklist, blocks)  # the refs keep the ids from being reused
+    return list(blocks)
+
+
+def _item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
     item = state.item
     blocks: list[Block] = [
         header(clip(item.text.replace("*", ""), MAX_HEADER)),

@@ -26,6 +26,7 @@ import sqlite_utils
 
 from store import db as schema
 from store.errors import StoreError, UnknownItem
+from store.records import ChangeMarks
 
 T = TypeVar("T")
 Params = Sequence[Any] | Mapping[str, Any]
@@ -98,6 +99,7 @@ class StoreBase:
             schema.require_sound(db, _file_of(db))
         schema.configure(db)
         schema.migrate(db)
+        self._init_readers(db)
 
     def _init_caches(self) -> None:
         # signoffs() is read on every status, App Home view and digest, and is the one read whose
@@ -106,6 +108,7 @@ class StoreBase:
 
     def close(self) -> None:
         with self._lock:
+            self._close_readers()
             self._db.close()
 
     def integrity_problems(self) -> list[str]:
@@ -143,21 +146,108 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[None]:
-        """A read snapshot under the lock, so a method's several queries agree with each other
-        even while another process writes."""
-        with self._lock:
-            conn = self._db.conn
-            conn.execute("BEGIN")
-            try:
-                yield
-            finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
+        """A read snapshot, so a method's several queries agree with each other even while
+        another process writes: on this thread's own WAL reader connection (no lock, never
+        waits for the writer), or under the lock for an in-memory store."""
+        reader = self._reader()
+        if reader is None:
+            with self._lock:
+                conn = self._db.conn
+                conn.execute("BEGIN")
+                try:
+                    yield
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+            return
+        reader.execute("BEGIN")
+        self._reader_local.active = reader
+        try:
+            yield
+        finally:
+            self._reader_local.active = None
+            if reader.in_transaction:
+                reader.execute("COMMIT")
+
+    # --- reader connections -------------------------------------------------------------------
+    # Reads go to per-thread reader connections on a file-backed store: in WAL mode a reader
+    # never waits for the writer, so the server's threads do not queue behind one lock (and
+    # behind every request's dedupe write) just to read. Writes keep the one connection and the
+    # lock. An in-memory store has one connection only: reads stay under the lock.
+
+    def _init_readers(self, db: sqlite_utils.Database) -> None:
+        self._reader_path: str | None = _file_of(db) if schema.is_file_backed(db) else None
+        self._reader_local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()  # not self._lock: a writer may hold that
+        self._readers_closed = False
+
+    def _reader(self) -> sqlite3.Connection | None:
+        """This thread's reader connection (opened on first use), None without one."""
+        if getattr(self, "_reader_path", None) is None:
+            return None
+        conn: sqlite3.Connection | None = getattr(self._reader_local, "conn", None)
+        if conn is None:
+            assert self._reader_path is not None
+            conn = sqlite3.connect(
+                self._reader_path,
+                timeout=schema.BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # transactions are ours: BEGIN in _read
+                check_same_thread=False,  # close() may run on another thread
+            )
+            conn.execute("PRAGMA query_only = ON")
+            with self._readers_lock:
+                if self._readers_closed:
+                    conn.close()
+                    raise StoreError("the store is closed")
+                self._readers.append(conn)
+            self._reader_local.conn = conn
+        return conn
+
+    def _close_readers(self) -> None:
+        if not hasattr(self, "_readers_lock"):
+            return
+        with self._readers_lock:
+            self._readers_closed = True
+            readers, self._readers = self._readers, []
+        for conn in readers:
+            conn.close()
+
+    def _sqlite_conn(self) -> sqlite3.Connection:
+        """The connection this thread's queries go to: its reader inside a read snapshot,
+        else the writer (inside a write, or a read of an in-memory store)."""
+        local = getattr(self, "_reader_local", None)
+        active: sqlite3.Connection | None = getattr(local, "active", None) if local else None
+        return active if active is not None else self._db.conn
+
+    def change_marks(self) -> ChangeMarks:
+        """Where each kind of state readiness derives from stands: the current checklist
+        version and the newest event id of each append-only table. Equal marks mean equal
+        state, whatever else was written since (a dedupe claim, an audit entry), so caches
+        keyed by them survive unrelated writes. Cheap: each is a b-tree's last key."""
+        reader = self._reader()
+        if reader is None:
+            with self._read():
+                row = self._one(self._MARKS)
+        else:  # one statement is one snapshot by itself: no BEGIN/COMMIT round trip
+            row = reader.execute(self._MARKS).fetchone()
+        assert row is not None
+        return ChangeMarks(*(int(v or 0) for v in tuple(row)))
+
+    _MARKS = (
+        "SELECT (SELECT MAX(version) FROM checklist_versions) AS version, "
+        "(SELECT MAX(id) FROM signoff_events) AS signoffs, "
+        "(SELECT MAX(id) FROM check_results) AS results, "
+        "(SELECT MAX(id) FROM vote_events) AS votes, "
+        "(SELECT MAX(id) FROM decision_events) AS decisions, "
+        "(SELECT MAX(id) FROM acceptance_events) AS acceptances, "
+        "(SELECT MAX(id) FROM override_events) AS overrides"
+    )
 
     # --- statements ---------------------------------------------------------------------------
 
     def _cursor(self) -> sqlite3.Cursor:
-        cursor = self._db.conn.cursor()
+        cursor = self._sqlite_conn().cursor()
         cursor.row_factory = sqlite3.Row  # rows by column name; the connection's own stay tuples
         return cursor
 
@@ -183,10 +273,15 @@ class StoreBase:
         return rowid
 
     def _unchanged_since(self) -> tuple[int, int]:
-        """Changes when anything commits: data_version counts other connections' commits (the
-        CLI beside the bot), total_changes this connection's own writes, by whatever path."""
-        row = self._db.execute("PRAGMA data_version").fetchone()
-        return (int(row[0]) if row else 0, self._db.conn.total_changes)
+        """Changes when the standing sign-offs can: a new checklist version or a new sign-off
+        event, by any process (both tables are append-only). Read from the data itself, so it
+        compares across connections (reads use per-thread connections, whose data_version
+        counters differ) and survives unrelated writes such as dedupe claims."""
+        row = self._one(
+            "SELECT (SELECT MAX(version) FROM checklist_versions) AS v, "
+            "(SELECT MAX(id) FROM signoff_events) AS s"
+        )
+        return (int(row["v"] or 0), int(row["s"] or 0)) if row else (0, 0)
 
     # --- idempotent writes --------------------------------------------------------------------
 

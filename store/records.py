@@ -264,3 +264,17 @@ class ChecklistDoc(Protocol):
 
     @property
     def decisions(self) -> Sequence[DecisionDoc]: ...
+
+
+@dataclass(frozen=True)
+class ChangeMarks:
+    """Where the state readiness derives from stands (perf, issue 11): the current checklist
+    version and the newest event id per table. Equal marks, equal state."""
+
+    version: int
+    signoffs: int
+    results: int
+    votes: int
+    decisions: int
+    acceptances: int
+    overrides: int
