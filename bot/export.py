@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.checklist import runbook_id, slugify
-from bot.model import Checklist, Item, Runbook
+from bot.model import Checklist, Item, Runbook, StepDetail
 
 Signoffs = Mapping[str, Sequence[tuple[str, datetime, str]]]
 
@@ -190,11 +190,35 @@ def render_markdown(checklist: Checklist, signoffs: Signoffs) -> str:
             if runbook_id(title) != runbook.id:
                 title += f" <!-- id: {runbook.id} -->"
             lines += ["", f"### {title}", ""]
-            lines += [f"{n}. {_one_line(step)}" for n, step in enumerate(runbook.steps, 1)]
+            for n, step in enumerate(runbook.steps, 1):
+                lines.append(f"{n}. {_one_line(step)}")
+                lines += _step_body(runbook.detail(n - 1), " " * len(f"{n}. "))
 
     lines += _target_lines(checklist)
     text = "\n".join(lines).strip("\n")
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+def _step_body(detail: StepDetail, pad: str) -> list[str]:
+    """What was written under a runbook step, indented into its list item; parts derived from
+    elsewhere in the checklist are left out (the importer derives them again)."""
+    out: list[str] = []
+    for part in detail.written:
+        out.append("")
+        if part.kind == "code":
+            if part.label:
+                out += [f"{pad}**{_one_line(part.label)}:**"]
+            out += [f"{pad}{line}" if line else "" for line in _fence(part.text, part.language)]
+        else:
+            out += [f"{pad}{line}" if line else "" for line in part.text.split("\n")]
+    actions = []
+    if detail.checks:
+        actions.append(f"<!-- check: {', '.join(detail.checks)} -->")
+    if detail.notify:
+        actions.append(f"<!-- notify: {', '.join(detail.notify)} -->")
+    if actions:
+        out += ["", *(f"{pad}{a}" for a in actions)]
+    return out + ([""] if out else [])
 
 
 def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, Any]:
@@ -230,7 +254,29 @@ def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, 
             for d in checklist.decisions
         ],
         "runbooks": [
-            {"id": r.id, "title": r.title, "steps": list(r.steps)} for r in checklist.runbooks
+            {
+                "id": r.id,
+                "title": r.title,
+                "steps": list(r.steps),
+                "details": [
+                    {
+                        "parts": [
+                            {
+                                "kind": p.kind,
+                                "text": p.text,
+                                "language": p.language,
+                                "label": p.label,
+                                "derived": p.derived,
+                            }
+                            for p in r.detail(n).parts
+                        ],
+                        "checks": list(r.detail(n).checks),
+                        "notify": list(r.detail(n).notify),
+                    }
+                    for n in range(len(r.steps))
+                ],
+            }
+            for r in checklist.runbooks
         ],
         "targets": {
             "rto_minutes": t.rto_minutes,

@@ -7,6 +7,7 @@ Anything a user typed is escaped before it is echoed, so nobody can make the bot
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from bot.readiness import BlockerGroup, Gate, GroupKind, ItemState, ItemStatus, Readiness
@@ -34,6 +35,36 @@ MAX_ECHO = 80  # characters of user input repeated back at most
 def escape(text: str) -> str:
     """Slack's three control characters, so user text can't mention, link or format as markup."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MD_LINK = re.compile(r"\[([^\[\]\n]{1,300})\]\(((?:https?://|mailto:)[^\s()<>|]{1,1000})\)")
+_MD_BOLD = re.compile(r"(?:\*\*|__)([^*_\n]{1,500}?)(?:\*\*|__)")
+
+
+def mrkdwn(markdown: str) -> str:
+    """Markdown written under a runbook step, as Slack mrkdwn: links become `<url|text>`, bold
+    `*text*`, bullets `•`; everything else is escaped so it cannot mention or link."""
+    out: list[str] = []
+    last = 0
+    for match in _MD_LINK.finditer(markdown):
+        out.append(_mrkdwn_text(markdown[last : match.start()]))
+        out.append(f"<{match.group(2)}|{_mrkdwn_text(match.group(1))}>")
+        last = match.end()
+    out.append(_mrkdwn_text(markdown[last:]))
+    return "".join(out)
+
+
+def _mrkdwn_text(text: str) -> str:
+    text = _MD_BOLD.sub(r"*\1*", escape(text))
+    return "\n".join(
+        "• " + line.lstrip()[2:] if line.lstrip()[:2] in ("- ", "* ", "+ ") else line
+        for line in text.split("\n")
+    )
+
+
+def code_block(code: str) -> str:
+    """Code as a copyable mrkdwn block; a ``` inside cannot end it early."""
+    return "```" + escape(code).replace("```", "`\u200b``") + "```"
 
 
 def echo(text: str) -> str:
@@ -275,6 +306,15 @@ def run_thread_link(channel: str, ts: str) -> str:
     return (
         f"<https://slack.com/archives/{channel}/p{ts.replace('.', '')}|Its thread> has the steps."
     )
+
+
+def notify_failed(channel: str, error: str) -> str:
+    hint = (
+        f" Invite the app there first: `/invite @preflight` in {escape(channel)}."
+        if error in ("not_in_channel", "channel_not_found")
+        else ""
+    )
+    return f"Could not post to {escape(channel)} ({escape(error)}); nothing was sent.{hint}"
 
 
 def run_not_confirmed(run_id: int) -> str:

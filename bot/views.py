@@ -28,7 +28,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import messages as m
-from bot.model import Checklist, Decision, Item, Runbook
+from bot.model import Checklist, Decision, Item, Runbook, StepDetail
 from bot.readiness import BlockerGroup, GroupKind, ItemState, ItemStatus, Readiness, fingerprint
 from checks.base import Result, Status
 
@@ -48,6 +48,12 @@ VOTE = "decide_vote"
 RUNBOOK_STEP = "runbook_step"  # value: "{run_id}:{step}:{done|skip}"
 RUNBOOK_NOTE_OPEN = "runbook_note_open"
 RUNBOOK_NOTE_MODAL = "runbook_note_modal"
+RUNBOOK_CHECKS = "runbook_checks"  # value: "{run_id}:{step}"; the checks come from the step
+RUNBOOK_NOTIFY = "runbook_notify"  # action id ":{n}", value "{run_id}:{step}:{n}" (n-th channel)
+RUNBOOK_START = "runbook_start"  # App Home: value = runbook id; opens a channel picker
+RUNBOOK_START_MODAL = "runbook_start_modal"
+MAX_STEP_DETAIL_BLOCKS = 6  # sections of one step's text and commands in the run's message
+MAX_NOTIFY_BUTTONS = 3
 ACCEPT_OPEN = "preflight_accept_open"  # value: "{item id or check id}|{result fingerprint}"
 ACCEPT_MODAL = "preflight_accept_modal"
 MAX_ACCEPT_BUTTONS = 5  # WARN groups offered an Accept risk button in one status message
@@ -468,7 +474,8 @@ def vote_buttons(decision: Decision) -> list[ActionsBlock]:
 
 
 def runbook_message(runbook: Runbook, run: Any, current: int | None) -> list[dict[str, Any]]:
-    """The run's root message: every step with its state, buttons for the current one."""
+    """The run's root message: every step with its state; for the current one what to do (its
+    text and exact commands) and its buttons. An ended run has no current step."""
     if run.ended_at:
         current = None  # an ended run has no step in progress
     states = run.step_states()
@@ -496,29 +503,63 @@ def runbook_message(runbook: Runbook, run: Any, current: int | None) -> list[dic
             f"at {run.started_at:%Y-%m-%d %H:%M} UTC · {state}"
         ),
     ]
-    blocks += lines_to_sections(lines, max_blocks=40)
+    blocks += lines_to_sections(lines, max_blocks=30)
     if current is not None and not run.ended_at:
-        blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text="Done",
-                        action_id=f"{RUNBOOK_STEP}:done",
-                        style="primary",
-                        value=f"{run.id}:{current}:done",
-                    ),
-                    ButtonElement(
-                        text="Skip",
-                        action_id=f"{RUNBOOK_STEP}:skip",
-                        value=f"{run.id}:{current}:skip",
-                    ),
-                    ButtonElement(
-                        text="Add note", action_id=RUNBOOK_NOTE_OPEN, value=f"{run.id}:{current}"
-                    ),
-                ]
+        detail = runbook.detail(current)
+        blocks.append(DividerBlock())
+        blocks += step_detail_blocks(current, runbook.steps[current], detail)
+        blocks.append(step_actions(run.id, current, detail))
+    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def step_detail_blocks(step: int, title: str, detail: StepDetail) -> list[Block]:
+    """What a step says to do: its paragraphs and links as mrkdwn, each command as a copyable
+    code block (its label above it); where a part was taken from in the checklist is named."""
+    texts = [f"*Step {step + 1}: {m.escape(title)}*"]
+    for part in detail.parts:
+        if part.kind == "code":
+            label = f"*{m.escape(part.label)}*\n" if part.label else ""
+            text = label + m.code_block(clip(part.text, MAX_SECTION_TEXT - len(label) - 10))
+        else:
+            text = m.mrkdwn(part.text)
+        if part.derived:
+            text += f"\n_from the {m.escape(part.derived)}_"
+        texts.append(text)
+    if detail.checks:
+        texts.append("Checks for this step: " + ", ".join(f"`{c}`" for c in detail.checks))
+    blocks: list[Block] = []
+    for n, text in enumerate(texts):
+        if len(blocks) == MAX_STEP_DETAIL_BLOCKS - 1 and n < len(texts) - 1:
+            blocks.append(context(f"… and {len(texts) - n} more parts: see the runbook's source"))
+            break
+        blocks.append(section(text))
+    return blocks
+
+
+def step_actions(run_id: int, step: int, detail: StepDetail) -> ActionsBlock:
+    elements: list[Any] = [
+        ButtonElement(
+            text="Done",
+            action_id=f"{RUNBOOK_STEP}:done",
+            style="primary",
+            value=f"{run_id}:{step}:done",
+        ),
+        ButtonElement(text="Skip", action_id=f"{RUNBOOK_STEP}:skip", value=f"{run_id}:{step}:skip"),
+        ButtonElement(text="Add note", action_id=RUNBOOK_NOTE_OPEN, value=f"{run_id}:{step}"),
+    ]
+    if detail.checks:
+        elements.append(
+            ButtonElement(text="Run checks", action_id=RUNBOOK_CHECKS, value=f"{run_id}:{step}")
+        )
+    for n, channel in enumerate(detail.notify[:MAX_NOTIFY_BUTTONS]):
+        elements.append(
+            ButtonElement(
+                text=clip(f"Notify {channel}", 75),
+                action_id=f"{RUNBOOK_NOTIFY}:{n}",
+                value=f"{run_id}:{step}:{n}",
             )
         )
-    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+    return ActionsBlock(elements=elements)
 
 
 def runbook_note_modal(run_id: int, step: int) -> View:
