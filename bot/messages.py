@@ -104,8 +104,9 @@ def help_preflight(unknown: str | None = None) -> str:
         "• `/preflight signoff ID [note]` · `/preflight unsign ID`\n"
         "• `/preflight signoff ID --override WHY` — admins: done as overridden, whatever "
         "the checks say\n"
-        "• `/preflight assign ID @person` — who should sign it off\n"
-        "• `/preflight gate` — READY or BLOCKED, with the count of blockers\n"
+        "• `/preflight assign ID @person` — who should sign it off (they get a message)\n"
+        "• `/preflight gate [post]` — READY or BLOCKED, with the count of blockers; `post` "
+        "tells the channel\n"
         "• `/preflight digest subscribe [HH:MM] | unsubscribe | now` — readiness digests here\n"
         "• `/preflight export [markdown|json]` — the checklist with sign-offs, as a file\n"
         "Decisions: `/decide help` · Runbooks: `/runbook help`"
@@ -306,6 +307,22 @@ def run_thread_link(channel: str, ts: str) -> str:
     return (
         f"<https://slack.com/archives/{channel}/p{ts.replace('.', '')}|Its thread> has the steps."
     )
+
+
+def assigned_to_you(item_id: str, text: str, by: str) -> str:
+    return (
+        f"<@{by}> asked you to sign off `{escape(item_id)}` — {escape(text)}. "
+        "Verify it, then press *Sign off* (or `/preflight signoff ID note`)."
+    )
+
+
+def not_posted(where: str, error: str) -> str:
+    hint = (
+        " Invite the app there first: `/invite @preflight`."
+        if error in ("not_in_channel", "channel_not_found")
+        else ""
+    )
+    return f"Could not post to {where} ({escape(error)}); nothing was sent.{hint}"
 
 
 def notify_failed(channel: str, error: str) -> str:

@@ -7,7 +7,7 @@ characters a section, 150 a header. Long lists are summarised with a "… and N 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -15,6 +15,8 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    ConversationFilter,
+    ConversationSelectElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
@@ -54,9 +56,15 @@ RUNBOOK_START = "runbook_start"  # App Home: value = runbook id; opens a channel
 RUNBOOK_START_MODAL = "runbook_start_modal"
 MAX_STEP_DETAIL_BLOCKS = 6  # sections of one step's text and commands in the run's message
 MAX_NOTIFY_BUTTONS = 3
+MAX_HOME_SIGNOFF_BUTTONS = 10  # waiting items shown with their own *Sign off* button
+MAX_HOME_RECENT = 5
 ACCEPT_OPEN = "preflight_accept_open"  # value: "{item id or check id}|{result fingerprint}"
 ACCEPT_MODAL = "preflight_accept_modal"
 MAX_ACCEPT_BUTTONS = 5  # WARN groups offered an Accept risk button in one status message
+
+
+def _same(user: str) -> str:
+    return user
 
 
 def clip(text: str, limit: int = MAX_SECTION_TEXT) -> str:
@@ -280,7 +288,10 @@ def check_results(results: Sequence[Result]) -> list[dict[str, Any]]:
 # ---- /preflight item -------------------------------------------------------------------
 
 
-def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
+def item_detail(
+    state: ItemState, checklist: Checklist, names: Callable[[str], str] = _same
+) -> list[dict[str, Any]]:
+    """An item: its state and evidence; who signed off and who accepted a risk, by name."""
     item = state.item
     blocks: list[Block] = [
         header(clip(item.text.replace("*", ""), MAX_HEADER)),
@@ -304,26 +315,20 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
         blocks += lines_to_sections([result_line(r) for r in state.results], max_blocks=5)
     if state.acceptances or state.advisories:
         lines = [
-            f"• WARN of *{m.escape(a.check_id)}* accepted by {m.escape(a.user)}: "
+            f"• WARN of *{m.escape(a.check_id)}* accepted by {m.escape(names(a.user))}: "
             f"{m.escape(a.reason)}"
             for a in state.acceptances
         ] + [f"• advisory (does not block): {result_line(r)}" for r in state.advisories]
         blocks += lines_to_sections(lines, max_blocks=2)
     if state.signoffs:
         lines = [
-            f"• {m.escape(s.user)} at {s.at:%Y-%m-%d %H:%M} UTC"
+            f"• {m.escape(names(s.user))} at {s.at:%Y-%m-%d %H:%M} UTC"
             + (f": {m.escape(s.note)}" if s.note else "")
             + (f" (not applicable: {m.escape(s.na_reason)})" if s.na_reason else "")
             for s in state.signoffs
         ]
         blocks += lines_to_sections(["*Sign-offs*", *lines], max_blocks=3)
-    verify = [
-        v
-        for v in checklist.verify_blocks
-        if v.section_path and v.section_path[-1] == (item.path[-1] if item.path else item.section)
-    ]
-    for v in verify[:2]:
-        blocks.append(section(f"*How to verify ({m.escape(v.label)})*\n```{clip(v.code, 2800)}```"))
+    blocks += how_to_verify(item, checklist)
     buttons: list[Any] = [
         ButtonElement(text="Sign off", action_id=SIGNOFF_ITEM, value=item.id[:2000])
     ]
@@ -334,6 +339,48 @@ def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
     if state.status is ItemStatus.WARNING and state.cause is not None:
         buttons.append(accept_button(item.id, fingerprint(state.cause)))
     blocks.append(ActionsBlock(elements=buttons))
+    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def how_to_verify(item: Item, checklist: Checklist) -> list[Block]:
+    """The checklist's own verification commands for the item's subsection (at most two)."""
+    verify = [
+        v
+        for v in checklist.verify_blocks
+        if v.section_path and v.section_path[-1] == (item.path[-1] if item.path else item.section)
+    ]
+    return [
+        section(f"*How to verify ({m.escape(v.label)})*\n{m.code_block(clip(v.code, 2800))}")
+        for v in verify[:2]
+    ]
+
+
+def assignment_message(state: ItemState, checklist: Checklist, by: str) -> list[dict[str, Any]]:
+    """The direct message an assignee gets: the item, where it sits, how to verify it (the
+    checklist's commands, the bound checks) and a *Sign off* button."""
+    item = state.item
+    blocks: list[Block] = [
+        section(m.assigned_to_you(item.id, item.text, by)),
+        section(
+            f"*Section:* {m.escape(' › '.join(item.path) or item.section)}\n"
+            f"*State:* {_state_label(state)} — {m.escape(state.reason)}"
+        ),
+    ]
+    if item.details:
+        blocks.append(section("\n".join(f"• {m.escape(d)}" for d in item.details)))
+    blocks += how_to_verify(item, checklist)
+    if item.checks:
+        checks = ", ".join(f"`{c}`" for c in item.checks)
+        blocks.append(
+            section(
+                f"*Checks bound to it:* {checks} — `/preflight check {item.checks[0]}` runs one"
+            )
+        )
+    blocks.append(
+        ActionsBlock(
+            elements=[ButtonElement(text="Sign off", action_id=SIGNOFF_ITEM, value=item.id[:2000])]
+        )
+    )
     return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
 
@@ -412,7 +459,15 @@ def home(
     waiting: Sequence[ItemState],
     decisions: Sequence[tuple[Decision, str | None]],
     runs: Sequence[tuple[int, Runbook, int]],
+    *,
+    names: Callable[[str], str] = _same,
+    starters: Mapping[int, str] | None = None,
+    recent: Sequence[Any] = (),
+    runbooks: Sequence[Runbook] = (),
 ) -> View:
+    """App Home: readiness, what waits on this user (each with *Sign off*), open decisions,
+    active runs (who started them, by name), recent sign-offs (by name), and buttons to sign
+    off or start a runbook."""
     blocks: list[Block] = [
         header("Preflight"),
         section(f"*{m.escape(m.headline(readiness))}*"),
@@ -424,14 +479,29 @@ def home(
         ],
         max_blocks=2,
     )
+    buttons: list[Any] = [ButtonElement(text="Sign off", action_id=SIGNOFF_OPEN, value="-")]
+    if runbooks:
+        buttons.append(ButtonElement(text="Start runbook", action_id=RUNBOOK_START, value="-"))
+    blocks.append(ActionsBlock(elements=buttons))
     blocks.append(DividerBlock())
     blocks.append(section(f"*Waiting on you* ({len(waiting)})"))
     if waiting:
-        blocks += lines_to_sections(
-            [blocker_line(s) for s in waiting[:40]]
-            + ([f"… and {len(waiting) - 40} more"] if len(waiting) > 40 else []),
-            max_blocks=10,
-        )
+        for s in waiting[:MAX_HOME_SIGNOFF_BUTTONS]:
+            blocks.append(
+                section(
+                    blocker_line(s),
+                    accessory=ButtonElement(
+                        text="Sign off", action_id=SIGNOFF_ITEM, value=s.item.id[:2000]
+                    ),
+                )
+            )
+        rest = waiting[MAX_HOME_SIGNOFF_BUTTONS:]
+        if rest:
+            blocks += lines_to_sections(
+                [blocker_line(s) for s in rest[:30]]
+                + ([f"… and {len(rest) - 30} more"] if len(rest) > 30 else []),
+                max_blocks=5,
+            )
     else:
         blocks.append(context("Nothing assigned to you is open."))
     blocks.append(DividerBlock())
@@ -442,14 +512,27 @@ def home(
             section(f"*{m.escape(decision.topic)}* — {mine}\n`/decide {decision.id} OPTION`")
         )
     if runs:
+        starters = starters or {}
         blocks.append(DividerBlock())
         blocks.append(section("*Active runbook runs*"))
         blocks += lines_to_sections(
             [
                 f"• {m.escape(rb.title)} (run {rid}): {done}/{len(rb.steps)} steps"
+                + (f", started by {m.escape(names(starters[rid]))}" if rid in starters else "")
                 for rid, rb, done in runs
             ],
             max_blocks=5,
+        )
+    if recent:
+        blocks.append(DividerBlock())
+        blocks += lines_to_sections(
+            ["*Recent sign-offs*"]
+            + [
+                f"• `{m.escape(s.item_id)}` by {m.escape(names(s.user))} "
+                f"at {s.at:%Y-%m-%d %H:%M} UTC"
+                for s in recent[:MAX_HOME_RECENT]
+            ],
+            max_blocks=2,
         )
     return View(type="home", blocks=blocks[:MAX_VIEW_BLOCKS])
 
@@ -576,5 +659,38 @@ def runbook_note_modal(run_id: int, step: int) -> View:
                 label=f"Note on step {step + 1}",
                 element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000),
             )
+        ],
+    )
+
+
+def runbook_start_modal(runbooks: Sequence[Runbook], selected: str | None = None) -> View:
+    """From App Home: which runbook, and the channel its run (and thread) will live in."""
+    options = [
+        Option(text=clip(f"{r.title} ({len(r.steps)} steps)", 75), value=r.id[:150])
+        for r in runbooks
+    ][:MAX_OPTIONS]
+    initial = next((o for o in options if o.value == selected), None)
+    return View(
+        type="modal",
+        callback_id=RUNBOOK_START_MODAL,
+        title="Start runbook",
+        submit="Start",
+        close="Cancel",
+        blocks=[
+            InputBlock(
+                block_id="runbook",
+                label="Runbook",
+                element=StaticSelectElement(
+                    action_id="value", options=options, initial_option=initial
+                ),
+            ),
+            InputBlock(
+                block_id="channel",
+                label="Channel for the run and its thread",
+                element=ConversationSelectElement(
+                    action_id="value",
+                    filter=ConversationFilter(include=["public", "private"]),
+                ),
+            ),
         ],
     )

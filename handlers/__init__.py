@@ -39,3 +39,5 @@ def register(app: App) -> None:
     app.action(views.RUNBOOK_CHECKS)(actions.runbook_checks)
     app.action(re.compile(rf"^{views.RUNBOOK_NOTIFY}:\d+$"))(actions.runbook_notify)
     app.view(views.RUNBOOK_NOTE_MODAL)(actions.runbook_note_submitted)
+    app.action(views.RUNBOOK_START)(actions.open_runbook_start)
+    app.view(views.RUNBOOK_START_MODAL)(actions.runbook_start_submitted)

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import messages as m
 from bot import runbooks, views
-from bot.errors import AmbiguousRef, PreflightError
+from bot.errors import AmbiguousRef, PreflightError, RunAlreadyActive
 from bot.readiness import fingerprint
 from checks.base import Status
 from handlers import runbook as runbook_handler
@@ -282,6 +282,54 @@ def runbook_notify(
             log.info("notify note not added to run %s: %s", run_id, exc)
 
     context["work"].submit(_logged(work, respond, context))
+
+
+def open_runbook_start(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """App Home's *Start runbook*: pick the runbook and the channel its run lives in."""
+    ack()
+    services = context["services"]
+    client.views_open(
+        trigger_id=body["trigger_id"], view=views.runbook_start_modal(services.checklist.runbooks)
+    )
+
+
+def runbook_start_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
+    services = context["services"]
+    values = view.get("state", {}).get("values", {})
+    ref = ((values.get("runbook") or {}).get("value") or {}).get("selected_option") or {}
+    channel = ((values.get("channel") or {}).get("value") or {}).get("selected_conversation") or ""
+    user = _user(body)
+    try:
+        runbook, run = services.start_run(
+            ref.get("value") or "", user, channel=channel or None, source="slack"
+        )
+    except (PreflightError, StoreError) as exc:
+        field = "channel" if isinstance(exc, RunAlreadyActive) else "runbook"
+        ack(response_action="errors", errors={field: views.clip(str(exc), 150)})
+        return
+    ack()
+
+    def tell(**kwargs: Any) -> None:
+        # No response_url from a modal: the user hears in the app's messages tab.
+        text = kwargs.get("text") or ""
+        client.chat_postMessage(channel=user, text=text, blocks=kwargs.get("blocks"))
+
+    def work() -> None:
+        try:
+            runbook_handler.publish(client, services, runbook, run, tell)
+            fresh = services.store.run(run.id)
+            if fresh.thread_ts:
+                link = m.run_thread_link(channel, fresh.thread_ts)
+                title = m.escape(runbook.title)
+                tell(text=f"Started *{title}* (run {run.id}) in <#{channel}>. {link}")
+        except Exception:  # after the ack nobody else would hear of it
+            log.exception("runbook run %s from App Home not published", run.id)
+
+    context["work"].submit(work)
 
 
 def open_runbook_note(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:

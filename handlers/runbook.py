@@ -14,6 +14,7 @@ from bot import messages as m
 from bot import views
 from bot.errors import RunAlreadyActive
 from bot.model import Runbook
+from bot.people import same
 from bot.runbooks import timeline_markdown
 from bot.services import Services, next_step
 from bot.settings import SLACK_API_TIMEOUT_S
@@ -187,7 +188,7 @@ def end(inv: Invocation) -> None:
     runbook, run = services.end_run(
         run.id, inv.user, source="slack", groups=inv.context.get("usergroups"), trusted=False
     )
-    draft = timeline_markdown(runbook, run)
+    draft = timeline_markdown(runbook, run, inv.context.get("names") or same)
     inv.reply(f"Run {run.id} of {runbook.title} ended. The post-mortem draft is in the thread.")
 
     def finish() -> None:
