@@ -750,7 +750,8 @@ def load_runbook_files(folder: Path | str) -> list[Runbook]:
         if not path.is_file():
             continue
         text = _read_text(path, MAX_CHECKLIST_BYTES, "runbook file")
-        title, steps = _runbook_file_content(text)
+        # Steps now carry their commands to Slack: a pasted credential must not ride along.
+        title, steps = _runbook_file_content(mask_credentials(text)[0])
         base = slugify(path.stem) or "runbook"
         rid, n = base, 2
         while rid in seen:

@@ -205,3 +205,15 @@ def test_a_rule_matches_whole_words_only_and_never_repeats_a_written_block() -> 
 def test_enrich_rule_is_plain_data() -> None:
     rule = EnrichRule(("a",), label="L")
     assert rule.checks == () and rule.item_words == ()
+
+
+def test_a_credential_in_a_runbook_file_is_masked_before_it_can_reach_slack(
+    tmp_path: Path,
+) -> None:
+    secret = "canary-Pa55-not-real-0a9f8e7d"
+    (tmp_path / "r.md").write_text(
+        f"# R\n\n1. Connect\n\n   ```bash\n   PGPASSWORD={secret} psql -h db\n   ```\n", "utf-8"
+    )
+    (runbook,) = load_runbook_files(tmp_path)
+    assert secret not in repr(runbook)
+    assert "psql -h db" in runbook.detail(0).commands[0].text

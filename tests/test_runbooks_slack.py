@@ -198,6 +198,7 @@ def test_an_ended_run_shows_no_current_step_and_refuses_every_button(
     run_id = _start(slack_rb, "db-failover")
     assert "ended" in slack_rb.reply("end", command="/runbook", user="UONCALL")["text"]
     slack_rb.settle()
+    assert slack_rb.fake.calls_to("chat.update")[-1].data["text"].endswith(": ended")
     final = json.dumps(slack_rb.fake.calls_to("chat.update")[-1].data["blocks"])
     assert ":arrow_forward:" not in final
     assert "runbook_step" not in final and "runbook_checks" not in final
