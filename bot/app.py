@@ -30,6 +30,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 import handlers
 from bot import live_status
 from bot import messages as m
+from bot.people import People
 from bot.services import Services
 from bot.settings import SLACK_API_TIMEOUT_S
 from checks.redact import Redactor
@@ -321,6 +322,7 @@ def build_app(
         _swap_verification(app, secret.get_secret_value())
     work = WorkPool(work_workers or settings.preflight_work_workers, "preflight-work")
     usergroups = UsergroupCache(client)
+    people = People(client)
     status_runs = live_status.StatusRuns()
 
     redactor = CachingRedactor.from_env(services.env)
@@ -341,6 +343,7 @@ def build_app(
         context["services"] = services
         context["work"] = work
         context["usergroups"] = usergroups
+        context["names"] = people  # user id -> display name (users.info, cached)
         context["status_runs"] = status_runs
         context["correlation_id"] = uuid.uuid4().hex[:10]
         if secret is None:

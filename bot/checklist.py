@@ -24,8 +24,10 @@ The Markdown export (bot/export.py) appends " — signed off by NAME (YYYY-MM-DD
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
+import textwrap
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,12 +46,16 @@ from bot.model import (
     ItemKind,
     Option,
     Runbook,
+    StepDetail,
+    StepPart,
     Targets,
     VerifyBlock,
 )
 
 __all__ = [
+    "ENRICH_RULES",
     "ChecklistError",
+    "EnrichRule",
     "ItemDiff",
     "diff_items",
     "find_decision",
@@ -83,6 +89,7 @@ _CHECKBOX = re.compile(r"\[([ xX])\](?:[ \t]+(.*)|[ \t]*$)", re.DOTALL)
 _ID_COMMENT = re.compile(r"<!--\s*id:\s*([^<>]{0,200}?)\s*-->", re.IGNORECASE)
 _VALID_ID = re.compile(r"[a-z0-9][a-z0-9/_.-]*")
 _CHECK_COMMENT = re.compile(r"<!--\s*checks?:\s*([^<>]{0,500}?)\s*-->", re.IGNORECASE)
+_NOTIFY_COMMENT = re.compile(r"<!--\s*notify:\s*([^<>]{0,500}?)\s*-->", re.IGNORECASE)
 _CLAIMED_COMMENT = "<!-- claimed -->"  # the export's mark for a ticked item not (yet) done
 _HTML_CHECKBOX = re.compile(r"<input\b[^<>]{0,300}?type=[\"']?checkbox", re.IGNORECASE)
 _TABLE_BOX = re.compile(r"\[([ xX])\]")  # fullmatch of a table row's first cell
@@ -260,11 +267,72 @@ class _Tracked:
 
 
 @dataclass
+class _StepDraft:
+    title: str
+    parts: list[StepPart] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    notify: list[str] = field(default_factory=list)
+
+    def actions(self, text: str) -> str:
+        """Text without its check/notify comments, which become this step's actions."""
+        text, checks, notify = _step_actions(text)
+        self.checks += [c for c in checks if c not in self.checks]
+        self.notify += [n for n in notify if n not in self.notify]
+        return text
+
+    def body(self, nodes: Sequence[SyntaxTreeNode], lines: Sequence[str]) -> None:
+        """Keep what is under the step: paragraphs, lists and links as their Markdown source,
+        code blocks as code (labelled by a bold line just before them, as in the checklist)."""
+        label: str | None = None
+        for node in nodes:
+            if node.type in ("fence", "code_block"):
+                info = node.info.strip() if node.type == "fence" else ""
+                code = node.content[:-1] if node.content.endswith("\n") else node.content
+                language = info.split()[0] if info else ""
+                self.parts.append(StepPart("code", code, language, label or ""))
+                label = None
+                continue
+            if label is not None:  # a bold line not followed by code is just text
+                self.parts.append(StepPart("text", f"**{label}**"))
+                label = None
+            if node.type == "html_block":
+                self.actions(node.content)
+                continue
+            if node.map is None:
+                continue
+            raw = textwrap.dedent("\n".join(lines[node.map[0] : node.map[1]])).strip()
+            text = _ID_COMMENT.sub("", self.actions(raw)).strip()
+            bold = _BOLD_LABEL.fullmatch(_join_lines(text)) if node.type == "paragraph" else None
+            if bold:
+                label = _plain(bold.group(1)).rstrip(":").strip()
+            elif text:
+                self.parts.append(StepPart("text", text))
+        if label is not None:
+            self.parts.append(StepPart("text", f"**{label}**"))
+
+    def detail(self) -> StepDetail:
+        return StepDetail(tuple(self.parts), tuple(self.checks), tuple(self.notify))
+
+
+def _step_actions(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """Text without `<!-- check: a, b -->` and `<!-- notify: #ops -->`; the ids and channels."""
+    text, checks = _check_ids(text)
+    if "<!--" not in text:
+        return text, checks, ()
+    channels: list[str] = []
+    for match in _NOTIFY_COMMENT.finditer(text):
+        channels += [c for c in re.split(r"[,\s]+", match.group(1)) if c]
+    if channels:
+        text = re.sub(r"[ \t]{2,}", " ", _NOTIFY_COMMENT.sub(" ", text)).strip()
+    return text, checks, tuple(dict.fromkeys(channels))
+
+
+@dataclass
 class _RunbookDraft:
     title: str
     section: str
     explicit_id: str | None = None
-    steps: list[str] = field(default_factory=list)
+    steps: list[_StepDraft] = field(default_factory=list)
 
 
 class _Walker:
@@ -278,6 +346,7 @@ class _Walker:
         self.verify: list[VerifyBlock] = []
         self.env: dict[str, tuple[str, ...]] = {}
         self.notes: list[ImportNote] = []
+        self.lines: Sequence[str] = ()  # the source, for the Markdown under runbook steps
 
     # heading state
 
@@ -428,7 +497,7 @@ class _Walker:
                     self._tracked_decision(first, rest)
                     return
                 if self._section_has(_RUNBOOK_SECTIONS):
-                    self._runbook_step(first)
+                    self._runbook_step(first, rest)
                     return
             if parent is not None and first:
                 self._detail(parent, first)
@@ -484,7 +553,7 @@ class _Walker:
                     options.append(label)
         self.tracked.append(_Tracked(topic, question or topic, options, explicit))
 
-    def _runbook_step(self, text: str) -> None:
+    def _runbook_step(self, text: str, rest: Sequence[SyntaxTreeNode] = ()) -> None:
         draft = self.runbooks.get(self.heading_serial)
         if draft is None:
             title = _STEP_PREFIX.sub("", self.nearest)
@@ -492,7 +561,10 @@ class _Walker:
             explicit = self.headings[-1][2] if self.headings else None
             draft = _RunbookDraft(title, self.section, explicit)
             self.runbooks[self.heading_serial] = draft
-        draft.steps.append(_strip_annotations(text)[0])
+        step = _StepDraft("")
+        step.title = _strip_annotations(step.actions(text))[0]
+        step.body(rest, self.lines)
+        draft.steps.append(step)
 
     def fence(self, node: SyntaxTreeNode, label: str | None) -> None:
         info = node.info.strip()
@@ -554,6 +626,7 @@ def parse_checklist(text: str, *, source: str = "checklist") -> Checklist:
     digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     normal = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     walker = _Walker()
+    walker.lines = normal.split("\n")
     walker.blocks(SyntaxTreeNode(_BLOCK_MD.parse(normal)).children, None)
 
     drafts = walker.items
@@ -593,7 +666,9 @@ def parse_checklist(text: str, *, source: str = "checklist") -> Checklist:
         sections=sections,
         items=items,
         decisions=decisions,
-        runbooks=_build_runbooks(walker.runbooks.values(), source),
+        runbooks=enrich_runbooks(
+            _build_runbooks(walker.runbooks.values(), source), walker.verify, items
+        ),
         verify_blocks=tuple(walker.verify),
         env_templates=dict(walker.env),
         targets=extract_targets(normal),
@@ -642,8 +717,22 @@ def _build_runbooks(drafts: Iterable[_RunbookDraft], source: str) -> tuple[Runbo
     drafts = list(drafts)
     ids = _unique_ids([runbook_id(d.title) for d in drafts], [d.explicit_id for d in drafts])
     return tuple(
-        Runbook(rid, d.title, tuple(d.steps), source=source, section=d.section)
+        _runbook(rid, d.title, d.steps, source=source, section=d.section)
         for rid, d in zip(ids, drafts, strict=True)
+    )
+
+
+def _runbook(
+    rid: str, title: str, steps: Sequence[_StepDraft], *, source: str, section: str = ""
+) -> Runbook:
+    details = tuple(s.detail() for s in steps)
+    return Runbook(
+        rid,
+        title,
+        tuple(s.title for s in steps),
+        source=source,
+        section=section,
+        details=details if any(details) else (),
     )
 
 
@@ -661,40 +750,135 @@ def load_runbook_files(folder: Path | str) -> list[Runbook]:
         if not path.is_file():
             continue
         text = _read_text(path, MAX_CHECKLIST_BYTES, "runbook file")
-        title, steps = _runbook_file_content(text)
+        # Steps now carry their commands to Slack: a pasted credential must not ride along.
+        title, steps = _runbook_file_content(mask_credentials(text)[0])
         base = slugify(path.stem) or "runbook"
         rid, n = base, 2
         while rid in seen:
             rid, n = f"{base}-{n}", n + 1
         seen.add(rid)
-        runbooks.append(Runbook(rid, title or path.stem, tuple(steps), source=str(path)))
+        runbooks.append(_runbook(rid, title or path.stem, steps, source=str(path)))
     return runbooks
 
 
-def _runbook_file_content(text: str) -> tuple[str, list[str]]:
+def _runbook_file_content(text: str) -> tuple[str, list[_StepDraft]]:
+    """The title and steps of a runbook file. A step keeps everything under it: what is indented
+    under its list item, and what follows its list up to the next heading or list."""
     normal = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = normal.split("\n")
     title = ""
-    steps: list[str] = []
+    steps: list[_StepDraft] = []
+    last: _StepDraft | None = None  # the step that text after a list belongs to
 
     def walk(nodes: Sequence[SyntaxTreeNode]) -> None:
-        nonlocal title
+        nonlocal title, last
         for node in nodes:
-            if node.type == "heading" and not title and node.children:
-                title = _plain(_join_lines(node.children[0].content))
+            if node.type == "heading":
+                if not title and node.children:
+                    title = _plain(_join_lines(node.children[0].content))
+                last = None
             elif node.type in ("bullet_list", "ordered_list"):
                 for li in node.children:
                     kids = li.children
                     if kids and kids[0].type == "paragraph" and kids[0].children:
-                        step = _join_lines(kids[0].children[0].content)
-                        box = _CHECKBOX.match(step)
-                        step = _strip_annotations((box.group(2) or "") if box else step)[0]
-                        if step:
-                            steps.append(step)
+                        draft = _StepDraft("")
+                        first = draft.actions(_join_lines(kids[0].children[0].content))
+                        box = _CHECKBOX.match(first)
+                        draft.title = _strip_annotations((box.group(2) or "") if box else first)[0]
+                        if draft.title:
+                            draft.body(kids[1:], lines)
+                            steps.append(draft)
+                            last = draft
             elif node.type == "blockquote":
                 walk(node.children)
+            elif last is not None:
+                last.body([node], lines)
 
     walk(SyntaxTreeNode(_BLOCK_MD.parse(normal)).children)
     return title, steps
+
+
+# ---- enriching checklist runbooks from the checklist's own content -----------------------------
+
+
+@dataclass(frozen=True)
+class EnrichRule:
+    """A runbook step whose title has every one of `words` (slug words) gets, from the same
+    checklist: the code block labelled `label` (under a heading named `under`, when given), the
+    items whose text has one of `item_words`, and `checks` as a *Run checks* button."""
+
+    words: tuple[str, ...]
+    label: str = ""
+    under: str = ""
+    item_words: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+
+
+# Conservative on purpose: only steps that name the very thing a labelled block verifies.
+ENRICH_RULES: tuple[EnrichRule, ...] = (
+    EnrichRule(("database", "backup"), label="Manual Backup Command"),
+    EnrichRule(
+        ("database", "health"),
+        label="Verification Command",
+        under="Database (AWS RDS)",
+        checks=("db_connect",),
+    ),
+    EnrichRule(("error", "logs"), label="Log Verification"),
+    EnrichRule(("application", "logs"), label="Log Verification"),
+    EnrichRule(("sentry",), label="Sentry Verification", checks=("sentry_dsn",)),
+    EnrichRule(("health", "checks"), checks=("api_health",)),
+    EnrichRule(("test", "fix"), label="Test Commands"),
+    EnrichRule(("rollback",), item_words=("rollback", "roll back")),
+)
+
+
+def enrich_runbooks(
+    runbooks: Sequence[Runbook], verify: Sequence[VerifyBlock], items: Sequence[Item]
+) -> tuple[Runbook, ...]:
+    """Runbooks with ENRICH_RULES applied: derived parts go after what a step says itself."""
+    out = []
+    for runbook in runbooks:
+        details = []
+        for n, title in enumerate(runbook.steps):
+            detail = runbook.detail(n)
+            words = set(slugify(title).split("-"))
+            for rule in ENRICH_RULES:
+                if all(w in words for w in rule.words):
+                    detail = _apply_rule(rule, detail, verify, items)
+            details.append(detail)
+        enriched = tuple(details) if any(details) else ()
+        out.append(dataclasses.replace(runbook, details=enriched))
+    return tuple(out)
+
+
+def _apply_rule(
+    rule: EnrichRule, detail: StepDetail, verify: Sequence[VerifyBlock], items: Sequence[Item]
+) -> StepDetail:
+    parts = list(detail.parts)
+    if rule.label:
+        block = next(
+            (
+                v
+                for v in verify
+                if v.label.lower() == rule.label.lower()
+                and (not rule.under or rule.under in v.section_path)
+            ),
+            None,
+        )
+        if block is not None and all(p.text != block.code for p in parts):
+            where = " › ".join(block.section_path)
+            parts.append(
+                StepPart("code", block.code, block.language, block.label, f"checklist: {where}")
+            )
+    if rule.item_words:
+        related = [i for i in items if any(w in i.text.lower() for w in rule.item_words)]
+        if related:
+            lines = [f"- {i.text} (`{i.id}`)" for i in related[:6]]
+            text = "The checklist's items on this:\n" + "\n".join(lines)
+            if all(p.text != text for p in parts):
+                parts.append(StepPart("text", text, derived="checklist: items"))
+    checks = tuple(dict.fromkeys((*detail.checks, *rule.checks)))
+    return StepDetail(tuple(parts), checks, detail.notify)
 
 
 # ---- files --------------------------------------------------------------------------------

@@ -9,15 +9,21 @@ Decisions, runbooks, verify blocks and env templates are written in the forms th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.checklist import runbook_id, slugify
-from bot.model import Checklist, Item, Runbook
+from bot.model import Checklist, Item, Runbook, StepDetail
 
 Signoffs = Mapping[str, Sequence[tuple[str, datetime, str]]]
+Names = Callable[[str], str]  # user id -> display name (bot/people.py)
+
+
+def _same(user: str) -> str:
+    return user
+
 
 ENV_SECTION = "ENVIRONMENT TEMPLATES"
 DECISION_SECTION = "DECISION TRACKING"
@@ -190,11 +196,35 @@ def render_markdown(checklist: Checklist, signoffs: Signoffs) -> str:
             if runbook_id(title) != runbook.id:
                 title += f" <!-- id: {runbook.id} -->"
             lines += ["", f"### {title}", ""]
-            lines += [f"{n}. {_one_line(step)}" for n, step in enumerate(runbook.steps, 1)]
+            for n, step in enumerate(runbook.steps, 1):
+                lines.append(f"{n}. {_one_line(step)}")
+                lines += _step_body(runbook.detail(n - 1), " " * len(f"{n}. "))
 
     lines += _target_lines(checklist)
     text = "\n".join(lines).strip("\n")
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+def _step_body(detail: StepDetail, pad: str) -> list[str]:
+    """What was written under a runbook step, indented into its list item; parts derived from
+    elsewhere in the checklist are left out (the importer derives them again)."""
+    out: list[str] = []
+    for part in detail.written:
+        out.append("")
+        if part.kind == "code":
+            if part.label:
+                out += [f"{pad}**{_one_line(part.label)}:**"]
+            out += [f"{pad}{line}" if line else "" for line in _fence(part.text, part.language)]
+        else:
+            out += [f"{pad}{line}" if line else "" for line in part.text.split("\n")]
+    actions = []
+    if detail.checks:
+        actions.append(f"<!-- check: {', '.join(detail.checks)} -->")
+    if detail.notify:
+        actions.append(f"<!-- notify: {', '.join(detail.notify)} -->")
+    if actions:
+        out += ["", *(f"{pad}{a}" for a in actions)]
+    return out + ([""] if out else [])
 
 
 def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, Any]:
@@ -230,7 +260,29 @@ def to_json(checklist: Checklist, *, done: Set[str] = frozenset()) -> dict[str, 
             for d in checklist.decisions
         ],
         "runbooks": [
-            {"id": r.id, "title": r.title, "steps": list(r.steps)} for r in checklist.runbooks
+            {
+                "id": r.id,
+                "title": r.title,
+                "steps": list(r.steps),
+                "details": [
+                    {
+                        "parts": [
+                            {
+                                "kind": p.kind,
+                                "text": p.text,
+                                "language": p.language,
+                                "label": p.label,
+                                "derived": p.derived,
+                            }
+                            for p in r.detail(n).parts
+                        ],
+                        "checks": list(r.detail(n).checks),
+                        "notify": list(r.detail(n).notify),
+                    }
+                    for n in range(len(r.steps))
+                ],
+            }
+            for r in checklist.runbooks
         ],
         "targets": {
             "rto_minutes": t.rto_minutes,
@@ -258,10 +310,10 @@ class ItemExport:
     signoffs: Sequence[Any] = ()  # records with user, at, note, na_reason (override: optional)
 
 
-def _note_lines(signoffs: Sequence[Any]) -> list[str]:
+def _note_lines(signoffs: Sequence[Any], names: Names = _same) -> list[str]:
     out: list[str] = []
     for s in signoffs:
-        who = _who(s.user)
+        who = _who(names(s.user))
         if getattr(s, "na_reason", None):
             out.append(f"Not applicable ({who}): {_one_line(s.na_reason)}")
         override = getattr(s, "override_reason", None) or (
@@ -289,16 +341,18 @@ def _strip_managed(text: str, item_id: str) -> str:
     return text
 
 
-def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str:
+def render_source(
+    checklist: Checklist, states: Mapping[str, ItemExport], names: Names = _same
+) -> str:
     """The checklist's own document with each item's state written in: `[x]` only for done
-    items, who signed off when, sign-off notes, N/A reasons and overrides, a claim mark for a
-    ticked item not done, and its id. Everything else (prose, tables, code) is kept as it is,
-    so export -> import -> export gives the same text."""
+    items, who signed off when (by name, where `names` knows them), sign-off notes, N/A reasons
+    and overrides, a claim mark for a ticked item not done, and its id. Everything else (prose,
+    tables, code) is kept as it is, so export -> import -> export gives the same text."""
     if not checklist.source_text:
         return render_markdown(
             checklist,
             {
-                i: [(s.user, s.at, s.note) for s in st.signoffs]
+                i: [(names(s.user), s.at, s.note) for s in st.signoffs]
                 for i, st in states.items()
                 if st.done and st.signoffs
             },
@@ -318,7 +372,11 @@ def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str
             continue
         mark = "x" if state.done else " "
         lines[first] = f"{match.group(1)}[{mark}]{lines[first][match.end() :]}"
-        suffix = _signoff_suffix([(s.user, s.at, "") for s in state.signoffs]) if state.done else ""
+        suffix = (
+            _signoff_suffix([(names(s.user), s.at, "") for s in state.signoffs])
+            if state.done
+            else ""
+        )
         claim = (
             " <!-- claimed -->" if item.claimed and not state.done and "✅" not in item.text else ""
         )
@@ -341,7 +399,7 @@ def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str
                     n += 1
                 if n > after + 1:
                     lines[after] = "\0"
-            notes = _note_lines(state.signoffs) if state.done else []
+            notes = _note_lines(state.signoffs, names) if state.done else []
             table_notes.setdefault(after, []).extend(
                 f"- {n.split(':', 1)[0]} on `{item.id}`:{n.split(':', 1)[1]}" for n in notes
             )
@@ -352,7 +410,7 @@ def render_source(checklist: Checklist, states: Mapping[str, ItemExport]) -> str
         while after < len(lines) and _NOTE_LINE.match(lines[after]):
             lines[after] = "\0"
             after += 1
-        notes = _note_lines(state.signoffs) if state.done else []
+        notes = _note_lines(state.signoffs, names) if state.done else []
         if notes:
             pad = " " * len(match.group(1).replace(">", " "))
             quote = re.match(r"^[ \t]*(?:>[ \t]?)*", lines[first])
@@ -372,9 +430,11 @@ def export_data(
     *,
     version: dict[str, Any] | None = None,
     acceptances: Sequence[dict[str, Any]] | None = None,
+    names: Names = _same,
 ) -> dict[str, Any]:
     """Everything the store knows about the current checklist, JSON-ready (secret-free: the
-    document was masked on import)."""
+    document was masked on import). People keep their ids under "user"; "name" is what
+    `names` calls them (the id itself where no Slack client can say)."""
     by_id = {s.item.id: s for s in states}
     data = to_json(checklist, done={s.item.id for s in states if s.done})
     data["checklist"] = version or {}
@@ -387,6 +447,7 @@ def export_data(
         row["signoffs"] = [
             {
                 "user": s.user,
+                "name": names(s.user),
                 "at": s.at.isoformat(),
                 "note": s.note,
                 "na_reason": s.na_reason,
@@ -395,7 +456,7 @@ def export_data(
             for s in (st.signoffs if st else ())
         ]
         row["overrides"] = [
-            {"user": o.user, "at": o.at.isoformat(), "reason": o.reason}
+            {"user": o.user, "name": names(o.user), "at": o.at.isoformat(), "reason": o.reason}
             for o in (st.overrides if st else ())
         ]
         results = {r.check_id: r for r in (st.results if st else ())}

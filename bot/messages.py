@@ -7,6 +7,7 @@ Anything a user typed is escaped before it is echoed, so nobody can make the bot
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from bot.readiness import BlockerGroup, Gate, GroupKind, ItemState, ItemStatus, Readiness
@@ -34,6 +35,36 @@ MAX_ECHO = 80  # characters of user input repeated back at most
 def escape(text: str) -> str:
     """Slack's three control characters, so user text can't mention, link or format as markup."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MD_LINK = re.compile(r"\[([^\[\]\n]{1,300})\]\(((?:https?://|mailto:)[^\s()<>|]{1,1000})\)")
+_MD_BOLD = re.compile(r"(?:\*\*|__)([^*_\n]{1,500}?)(?:\*\*|__)")
+
+
+def mrkdwn(markdown: str) -> str:
+    """Markdown written under a runbook step, as Slack mrkdwn: links become `<url|text>`, bold
+    `*text*`, bullets `•`; everything else is escaped so it cannot mention or link."""
+    out: list[str] = []
+    last = 0
+    for match in _MD_LINK.finditer(markdown):
+        out.append(_mrkdwn_text(markdown[last : match.start()]))
+        out.append(f"<{match.group(2)}|{_mrkdwn_text(match.group(1))}>")
+        last = match.end()
+    out.append(_mrkdwn_text(markdown[last:]))
+    return "".join(out)
+
+
+def _mrkdwn_text(text: str) -> str:
+    text = _MD_BOLD.sub(r"*\1*", escape(text))
+    return "\n".join(
+        "• " + line.lstrip()[2:] if line.lstrip()[:2] in ("- ", "* ", "+ ") else line
+        for line in text.split("\n")
+    )
+
+
+def code_block(code: str) -> str:
+    """Code as a copyable mrkdwn block; a ``` inside cannot end it early."""
+    return "```" + escape(code).replace("```", "`\u200b``") + "```"
 
 
 def echo(text: str) -> str:
@@ -73,8 +104,9 @@ def help_preflight(unknown: str | None = None) -> str:
         "• `/preflight signoff ID [note]` · `/preflight unsign ID`\n"
         "• `/preflight signoff ID --override WHY` — admins: done as overridden, whatever "
         "the checks say\n"
-        "• `/preflight assign ID @person` — who should sign it off\n"
-        "• `/preflight gate` — READY or BLOCKED, with the count of blockers\n"
+        "• `/preflight assign ID @person` — who should sign it off (they get a message)\n"
+        "• `/preflight gate [post]` — READY or BLOCKED, with the count of blockers; `post` "
+        "tells the channel\n"
         "• `/preflight digest subscribe [HH:MM] | unsubscribe | now` — readiness digests here\n"
         "• `/preflight export [markdown|json]` — the checklist with sign-offs, as a file\n"
         "Decisions: `/decide help` · Runbooks: `/runbook help`"
@@ -275,6 +307,31 @@ def run_thread_link(channel: str, ts: str) -> str:
     return (
         f"<https://slack.com/archives/{channel}/p{ts.replace('.', '')}|Its thread> has the steps."
     )
+
+
+def assigned_to_you(item_id: str, text: str, by: str) -> str:
+    return (
+        f"<@{by}> asked you to sign off `{escape(item_id)}` — {escape(text)}. "
+        "Verify it, then press *Sign off* (or `/preflight signoff ID note`)."
+    )
+
+
+def not_posted(where: str, error: str) -> str:
+    hint = (
+        " Invite the app there first: `/invite @preflight`."
+        if error in ("not_in_channel", "channel_not_found")
+        else ""
+    )
+    return f"Could not post to {where} ({escape(error)}); nothing was sent.{hint}"
+
+
+def notify_failed(channel: str, error: str) -> str:
+    hint = (
+        f" Invite the app there first: `/invite @preflight` in {escape(channel)}."
+        if error in ("not_in_channel", "channel_not_found")
+        else ""
+    )
+    return f"Could not post to {escape(channel)} ({escape(error)}); nothing was sent.{hint}"
 
 
 def run_not_confirmed(run_id: int) -> str:

@@ -68,12 +68,49 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class StepPart:
+    """A paragraph, list or code block under a runbook step, in document order."""
+
+    kind: str  # "text" (Markdown source) or "code"
+    text: str  # the Markdown, or the code itself
+    language: str = ""  # a code block's fence info, e.g. "bash"
+    label: str = ""  # a code block's bold label, e.g. "Manual Backup Command"
+    derived: str = ""  # "" when written under the step; else where it was taken from
+
+
+@dataclass(frozen=True)
+class StepDetail:
+    """Everything under a runbook step besides its title, and the actions it offers."""
+
+    parts: tuple[StepPart, ...] = ()
+    checks: tuple[str, ...] = ()  # `<!-- check: a, b -->`: a *Run checks* button
+    notify: tuple[str, ...] = ()  # `<!-- notify: #ops -->`: a *Notify* button per channel
+
+    @property
+    def commands(self) -> tuple[StepPart, ...]:
+        return tuple(p for p in self.parts if p.kind == "code")
+
+    @property
+    def written(self) -> tuple[StepPart, ...]:
+        """The parts written under the step itself (not derived from elsewhere)."""
+        return tuple(p for p in self.parts if not p.derived)
+
+    def __bool__(self) -> bool:
+        return bool(self.parts or self.checks or self.notify)
+
+
+@dataclass(frozen=True)
 class Runbook:
     id: str  # slug, e.g. "deployment-fails", "production-issues", "final-preparation"
     title: str  # e.g. "If Deployment Fails"
-    steps: tuple[str, ...]
+    steps: tuple[str, ...]  # the steps' titles (their first paragraph)
     source: str = "checklist"  # or the runbook file's path
     section: str = ""  # the `##` section it came from, e.g. "EMERGENCY PROCEDURES"; "" for files
+    details: tuple[StepDetail, ...] = ()  # per step, in step order; shorter (or ()) = none
+
+    def detail(self, step: int) -> StepDetail:
+        """What is under step `step` (0-based); empty when nothing is."""
+        return self.details[step] if 0 <= step < len(self.details) else StepDetail()
 
 
 @dataclass(frozen=True)

@@ -338,8 +338,9 @@ class Services:
             accepted.append(item)
         return accepted
 
-    def export_markdown(self) -> str:
-        """The current checklist's document with every item's state written in."""
+    def export_markdown(self, names: Callable[[str], str] | None = None) -> str:
+        """The current checklist's document with every item's state written in; people by
+        `names` (display names in Slack) where given."""
         from bot.export import ItemExport, render_source
 
         readiness = self.readiness()
@@ -358,11 +359,13 @@ class Services:
                 )
                 for s in readiness.items
             },
+            **({"names": names} if names else {}),
         )
 
-    def export_json(self) -> dict[str, object]:
+    def export_json(self, names: Callable[[str], str] | None = None) -> dict[str, object]:
         """Items with status, reason, sign-offs, claims and bound checks; decisions with votes,
-        outcome and record; acceptances (when the store records them)."""
+        outcome and record; acceptances (when the store records them); people's names by
+        `names` where given."""
         from bot.decisions import option_label, record_markdown
         from bot.export import export_data
 
@@ -403,6 +406,7 @@ class Services:
             decisions,
             version=self.checklist_info(),
             acceptances=acceptances,
+            **({"names": names} if names else {}),
         )
 
     def _checklist_path(self) -> str | None:

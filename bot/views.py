@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -16,6 +16,8 @@ from slack_sdk.models.blocks import (
     Block,
     ButtonElement,
     ContextBlock,
+    ConversationFilter,
+    ConversationSelectElement,
     DividerBlock,
     HeaderBlock,
     InputBlock,
@@ -29,7 +31,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot import messages as m
-from bot.model import Checklist, Decision, Item, Runbook
+from bot.model import Checklist, Decision, Item, Runbook, StepDetail
 from bot.readiness import BlockerGroup, GroupKind, ItemState, ItemStatus, Readiness, fingerprint
 from checks.base import Result, Status
 
@@ -49,9 +51,21 @@ VOTE = "decide_vote"
 RUNBOOK_STEP = "runbook_step"  # value: "{run_id}:{step}:{done|skip}"
 RUNBOOK_NOTE_OPEN = "runbook_note_open"
 RUNBOOK_NOTE_MODAL = "runbook_note_modal"
+RUNBOOK_CHECKS = "runbook_checks"  # value: "{run_id}:{step}"; the checks come from the step
+RUNBOOK_NOTIFY = "runbook_notify"  # action id ":{n}", value "{run_id}:{step}:{n}" (n-th channel)
+RUNBOOK_START = "runbook_start"  # App Home: value = runbook id; opens a channel picker
+RUNBOOK_START_MODAL = "runbook_start_modal"
+MAX_STEP_DETAIL_BLOCKS = 6  # sections of one step's text and commands in the run's message
+MAX_NOTIFY_BUTTONS = 3
+MAX_HOME_SIGNOFF_BUTTONS = 10  # waiting items shown with their own *Sign off* button
+MAX_HOME_RECENT = 5
 ACCEPT_OPEN = "preflight_accept_open"  # value: "{item id or check id}|{result fingerprint}"
 ACCEPT_MODAL = "preflight_accept_modal"
 MAX_ACCEPT_BUTTONS = 5  # WARN groups offered an Accept risk button in one status message
+
+
+def _same(user: str) -> str:
+    return user
 
 
 def clip(text: str, limit: int = MAX_SECTION_TEXT) -> str:
@@ -275,29 +289,33 @@ def check_results(results: Sequence[Result]) -> list[dict[str, Any]]:
 # ---- /preflight item -------------------------------------------------------------------
 
 
-_rendered: dict[tuple[int, int], tuple[ItemState, Checklist, list[dict[str, Any]]]] = {}
+_rendered: dict[tuple[int, int, int], tuple[Any, ...]] = {}
 _rendered_lock = threading.Lock()
 
 
-def item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
-    """An item's detail blocks. Rendered once per state: readiness is computed once per change
-    and its ItemStates are immutable and shared, so `/preflight item` asked again before the
-    next change gets the same blocks (perf, issue 11). The list is a copy; the dicts in it
-    are shared and must not be changed."""
-    key = (id(state), id(checklist))
+def item_detail(
+    state: ItemState, checklist: Checklist, names: Callable[[str], str] = _same
+) -> list[dict[str, Any]]:
+    """An item: its state and evidence; who signed off and who accepted a risk, by name.
+    Rendered once per state: readiness is computed once per change and its ItemStates are
+    immutable and shared, so `/preflight item` asked again before the next change gets the same
+    blocks (perf, issue 11). The list is a copy; the dicts in it are shared: do not change them."""
+    key = (id(state), id(checklist), id(names))
     with _rendered_lock:
         hit = _rendered.get(key)
-    if hit is not None and hit[0] is state and hit[1] is checklist:
-        return list(hit[2])
-    blocks = _item_detail(state, checklist)
+    if hit is not None and hit[0] is state and hit[1] is checklist and hit[2] is names:
+        return list(hit[3])
+    blocks = _item_detail(state, checklist, names)
     with _rendered_lock:
         if len(_rendered) >= 512:  # a bound; the states of an old readiness are not asked again
             _rendered.clear()
-        _rendered[key] = (state, checklist, blocks)  # the refs keep the ids from being reused
+        _rendered[key] = (state, checklist, names, blocks)  # the refs keep the ids unique
     return list(blocks)
 
 
-def _item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]:
+def _item_detail(
+    state: ItemState, checklist: Checklist, names: Callable[[str], str]
+) -> list[dict[str, Any]]:
     item = state.item
     blocks: list[Block] = [
         header(clip(item.text.replace("*", ""), MAX_HEADER)),
@@ -321,26 +339,20 @@ def _item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]
         blocks += lines_to_sections([result_line(r) for r in state.results], max_blocks=5)
     if state.acceptances or state.advisories:
         lines = [
-            f"• WARN of *{m.escape(a.check_id)}* accepted by {m.escape(a.user)}: "
+            f"• WARN of *{m.escape(a.check_id)}* accepted by {m.escape(names(a.user))}: "
             f"{m.escape(a.reason)}"
             for a in state.acceptances
         ] + [f"• advisory (does not block): {result_line(r)}" for r in state.advisories]
         blocks += lines_to_sections(lines, max_blocks=2)
     if state.signoffs:
         lines = [
-            f"• {m.escape(s.user)} at {s.at:%Y-%m-%d %H:%M} UTC"
+            f"• {m.escape(names(s.user))} at {s.at:%Y-%m-%d %H:%M} UTC"
             + (f": {m.escape(s.note)}" if s.note else "")
             + (f" (not applicable: {m.escape(s.na_reason)})" if s.na_reason else "")
             for s in state.signoffs
         ]
         blocks += lines_to_sections(["*Sign-offs*", *lines], max_blocks=3)
-    verify = [
-        v
-        for v in checklist.verify_blocks
-        if v.section_path and v.section_path[-1] == (item.path[-1] if item.path else item.section)
-    ]
-    for v in verify[:2]:
-        blocks.append(section(f"*How to verify ({m.escape(v.label)})*\n```{clip(v.code, 2800)}```"))
+    blocks += how_to_verify(item, checklist)
     buttons: list[Any] = [
         ButtonElement(text="Sign off", action_id=SIGNOFF_ITEM, value=item.id[:2000])
     ]
@@ -351,6 +363,48 @@ def _item_detail(state: ItemState, checklist: Checklist) -> list[dict[str, Any]]
     if state.status is ItemStatus.WARNING and state.cause is not None:
         buttons.append(accept_button(item.id, fingerprint(state.cause)))
     blocks.append(ActionsBlock(elements=buttons))
+    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def how_to_verify(item: Item, checklist: Checklist) -> list[Block]:
+    """The checklist's own verification commands for the item's subsection (at most two)."""
+    verify = [
+        v
+        for v in checklist.verify_blocks
+        if v.section_path and v.section_path[-1] == (item.path[-1] if item.path else item.section)
+    ]
+    return [
+        section(f"*How to verify ({m.escape(v.label)})*\n{m.code_block(clip(v.code, 2800))}")
+        for v in verify[:2]
+    ]
+
+
+def assignment_message(state: ItemState, checklist: Checklist, by: str) -> list[dict[str, Any]]:
+    """The direct message an assignee gets: the item, where it sits, how to verify it (the
+    checklist's commands, the bound checks) and a *Sign off* button."""
+    item = state.item
+    blocks: list[Block] = [
+        section(m.assigned_to_you(item.id, item.text, by)),
+        section(
+            f"*Section:* {m.escape(' › '.join(item.path) or item.section)}\n"
+            f"*State:* {_state_label(state)} — {m.escape(state.reason)}"
+        ),
+    ]
+    if item.details:
+        blocks.append(section("\n".join(f"• {m.escape(d)}" for d in item.details)))
+    blocks += how_to_verify(item, checklist)
+    if item.checks:
+        checks = ", ".join(f"`{c}`" for c in item.checks)
+        blocks.append(
+            section(
+                f"*Checks bound to it:* {checks} — `/preflight check {item.checks[0]}` runs one"
+            )
+        )
+    blocks.append(
+        ActionsBlock(
+            elements=[ButtonElement(text="Sign off", action_id=SIGNOFF_ITEM, value=item.id[:2000])]
+        )
+    )
     return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
 
@@ -429,7 +483,15 @@ def home(
     waiting: Sequence[ItemState],
     decisions: Sequence[tuple[Decision, str | None]],
     runs: Sequence[tuple[int, Runbook, int]],
+    *,
+    names: Callable[[str], str] = _same,
+    starters: Mapping[int, str] | None = None,
+    recent: Sequence[Any] = (),
+    runbooks: Sequence[Runbook] = (),
 ) -> View:
+    """App Home: readiness, what waits on this user (each with *Sign off*), open decisions,
+    active runs (who started them, by name), recent sign-offs (by name), and buttons to sign
+    off or start a runbook."""
     blocks: list[Block] = [
         header("Preflight"),
         section(f"*{m.escape(m.headline(readiness))}*"),
@@ -441,14 +503,29 @@ def home(
         ],
         max_blocks=2,
     )
+    buttons: list[Any] = [ButtonElement(text="Sign off", action_id=SIGNOFF_OPEN, value="-")]
+    if runbooks:
+        buttons.append(ButtonElement(text="Start runbook", action_id=RUNBOOK_START, value="-"))
+    blocks.append(ActionsBlock(elements=buttons))
     blocks.append(DividerBlock())
     blocks.append(section(f"*Waiting on you* ({len(waiting)})"))
     if waiting:
-        blocks += lines_to_sections(
-            [blocker_line(s) for s in waiting[:40]]
-            + ([f"… and {len(waiting) - 40} more"] if len(waiting) > 40 else []),
-            max_blocks=10,
-        )
+        for s in waiting[:MAX_HOME_SIGNOFF_BUTTONS]:
+            blocks.append(
+                section(
+                    blocker_line(s),
+                    accessory=ButtonElement(
+                        text="Sign off", action_id=SIGNOFF_ITEM, value=s.item.id[:2000]
+                    ),
+                )
+            )
+        rest = waiting[MAX_HOME_SIGNOFF_BUTTONS:]
+        if rest:
+            blocks += lines_to_sections(
+                [blocker_line(s) for s in rest[:30]]
+                + ([f"… and {len(rest) - 30} more"] if len(rest) > 30 else []),
+                max_blocks=5,
+            )
     else:
         blocks.append(context("Nothing assigned to you is open."))
     blocks.append(DividerBlock())
@@ -459,14 +536,27 @@ def home(
             section(f"*{m.escape(decision.topic)}* — {mine}\n`/decide {decision.id} OPTION`")
         )
     if runs:
+        starters = starters or {}
         blocks.append(DividerBlock())
         blocks.append(section("*Active runbook runs*"))
         blocks += lines_to_sections(
             [
                 f"• {m.escape(rb.title)} (run {rid}): {done}/{len(rb.steps)} steps"
+                + (f", started by {m.escape(names(starters[rid]))}" if rid in starters else "")
                 for rid, rb, done in runs
             ],
             max_blocks=5,
+        )
+    if recent:
+        blocks.append(DividerBlock())
+        blocks += lines_to_sections(
+            ["*Recent sign-offs*"]
+            + [
+                f"• `{m.escape(s.item_id)}` by {m.escape(names(s.user))} "
+                f"at {s.at:%Y-%m-%d %H:%M} UTC"
+                for s in recent[:MAX_HOME_RECENT]
+            ],
+            max_blocks=2,
         )
     return View(type="home", blocks=blocks[:MAX_VIEW_BLOCKS])
 
@@ -491,7 +581,8 @@ def vote_buttons(decision: Decision) -> list[ActionsBlock]:
 
 
 def runbook_message(runbook: Runbook, run: Any, current: int | None) -> list[dict[str, Any]]:
-    """The run's root message: every step with its state, buttons for the current one."""
+    """The run's root message: every step with its state; for the current one what to do (its
+    text and exact commands) and its buttons. An ended run has no current step."""
     if run.ended_at:
         current = None  # an ended run has no step in progress
     states = run.step_states()
@@ -519,29 +610,63 @@ def runbook_message(runbook: Runbook, run: Any, current: int | None) -> list[dic
             f"at {run.started_at:%Y-%m-%d %H:%M} UTC · {state}"
         ),
     ]
-    blocks += lines_to_sections(lines, max_blocks=40)
+    blocks += lines_to_sections(lines, max_blocks=30)
     if current is not None and not run.ended_at:
-        blocks.append(
-            ActionsBlock(
-                elements=[
-                    ButtonElement(
-                        text="Done",
-                        action_id=f"{RUNBOOK_STEP}:done",
-                        style="primary",
-                        value=f"{run.id}:{current}:done",
-                    ),
-                    ButtonElement(
-                        text="Skip",
-                        action_id=f"{RUNBOOK_STEP}:skip",
-                        value=f"{run.id}:{current}:skip",
-                    ),
-                    ButtonElement(
-                        text="Add note", action_id=RUNBOOK_NOTE_OPEN, value=f"{run.id}:{current}"
-                    ),
-                ]
+        detail = runbook.detail(current)
+        blocks.append(DividerBlock())
+        blocks += step_detail_blocks(current, runbook.steps[current], detail)
+        blocks.append(step_actions(run.id, current, detail))
+    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+
+
+def step_detail_blocks(step: int, title: str, detail: StepDetail) -> list[Block]:
+    """What a step says to do: its paragraphs and links as mrkdwn, each command as a copyable
+    code block (its label above it); where a part was taken from in the checklist is named."""
+    texts = [f"*Step {step + 1}: {m.escape(title)}*"]
+    for part in detail.parts:
+        if part.kind == "code":
+            label = f"*{m.escape(part.label)}*\n" if part.label else ""
+            text = label + m.code_block(clip(part.text, MAX_SECTION_TEXT - len(label) - 10))
+        else:
+            text = m.mrkdwn(part.text)
+        if part.derived:
+            text += f"\n_from the {m.escape(part.derived)}_"
+        texts.append(text)
+    if detail.checks:
+        texts.append("Checks for this step: " + ", ".join(f"`{c}`" for c in detail.checks))
+    blocks: list[Block] = []
+    for n, text in enumerate(texts):
+        if len(blocks) == MAX_STEP_DETAIL_BLOCKS - 1 and n < len(texts) - 1:
+            blocks.append(context(f"… and {len(texts) - n} more parts: see the runbook's source"))
+            break
+        blocks.append(section(text))
+    return blocks
+
+
+def step_actions(run_id: int, step: int, detail: StepDetail) -> ActionsBlock:
+    elements: list[Any] = [
+        ButtonElement(
+            text="Done",
+            action_id=f"{RUNBOOK_STEP}:done",
+            style="primary",
+            value=f"{run_id}:{step}:done",
+        ),
+        ButtonElement(text="Skip", action_id=f"{RUNBOOK_STEP}:skip", value=f"{run_id}:{step}:skip"),
+        ButtonElement(text="Add note", action_id=RUNBOOK_NOTE_OPEN, value=f"{run_id}:{step}"),
+    ]
+    if detail.checks:
+        elements.append(
+            ButtonElement(text="Run checks", action_id=RUNBOOK_CHECKS, value=f"{run_id}:{step}")
+        )
+    for n, channel in enumerate(detail.notify[:MAX_NOTIFY_BUTTONS]):
+        elements.append(
+            ButtonElement(
+                text=clip(f"Notify {channel}", 75),
+                action_id=f"{RUNBOOK_NOTIFY}:{n}",
+                value=f"{run_id}:{step}:{n}",
             )
         )
-    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
+    return ActionsBlock(elements=elements)
 
 
 def runbook_note_modal(run_id: int, step: int) -> View:
@@ -558,5 +683,38 @@ def runbook_note_modal(run_id: int, step: int) -> View:
                 label=f"Note on step {step + 1}",
                 element=PlainTextInputElement(action_id="value", multiline=True, max_length=2000),
             )
+        ],
+    )
+
+
+def runbook_start_modal(runbooks: Sequence[Runbook], selected: str | None = None) -> View:
+    """From App Home: which runbook, and the channel its run (and thread) will live in."""
+    options = [
+        Option(text=clip(f"{r.title} ({len(r.steps)} steps)", 75), value=r.id[:150])
+        for r in runbooks
+    ][:MAX_OPTIONS]
+    initial = next((o for o in options if o.value == selected), None)
+    return View(
+        type="modal",
+        callback_id=RUNBOOK_START_MODAL,
+        title="Start runbook",
+        submit="Start",
+        close="Cancel",
+        blocks=[
+            InputBlock(
+                block_id="runbook",
+                label="Runbook",
+                element=StaticSelectElement(
+                    action_id="value", options=options, initial_option=initial
+                ),
+            ),
+            InputBlock(
+                block_id="channel",
+                label="Channel for the run and its thread",
+                element=ConversationSelectElement(
+                    action_id="value",
+                    filter=ConversationFilter(include=["public", "private"]),
+                ),
+            ),
         ],
     )

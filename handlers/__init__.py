@@ -36,4 +36,8 @@ def register(app: App) -> None:
     app.action(re.compile(rf"^{views.VOTE}(:\d+)?$"))(actions.vote)
     app.action(re.compile(rf"^{views.RUNBOOK_STEP}:(done|skip)$"))(actions.runbook_step)
     app.action(views.RUNBOOK_NOTE_OPEN)(actions.open_runbook_note)
+    app.action(views.RUNBOOK_CHECKS)(actions.runbook_checks)
+    app.action(re.compile(rf"^{views.RUNBOOK_NOTIFY}:\d+$"))(actions.runbook_notify)
     app.view(views.RUNBOOK_NOTE_MODAL)(actions.runbook_note_submitted)
+    app.action(views.RUNBOOK_START)(actions.open_runbook_start)
+    app.view(views.RUNBOOK_START_MODAL)(actions.runbook_start_submitted)

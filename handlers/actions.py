@@ -11,11 +11,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import messages as m
-from bot import views
-from bot.errors import AmbiguousRef, PreflightError
+from bot import runbooks, views
+from bot.errors import AmbiguousRef, PreflightError, RunAlreadyActive
 from bot.readiness import fingerprint
 from checks.base import Status
 from handlers import runbook as runbook_handler
+from handlers.common import _logged
 from store.errors import StoreError
 
 log = logging.getLogger("preflight.actions")
@@ -195,6 +196,140 @@ def _parse_step(value: str) -> tuple[int, int, str]:
     if action not in ("done", "skip", "note"):
         raise ValueError("That button is out of date.")
     return int(parts[0]), int(parts[1]), action
+
+
+def runbook_checks(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    """*Run checks* on a step: the step's own checks run in the work pool; the results go to the
+    run's thread and a line to its timeline."""
+    ack()
+    services = context["services"]
+    user = _user(body)
+    try:
+        run_id, step, _ = _parse_step(_action(body).get("value") or "")
+        run = services.store.run(run_id)
+        runbook = services.runbook(run.runbook_id)
+        runbooks.ensure_current(runbook, run, step)
+        checks = [c for ref in runbook.detail(step).checks for c in services.checks_for(ref)]
+    except (PreflightError, StoreError, ValueError) as exc:
+        _tell(respond, _error_text(exc))
+        return
+    _tell(respond, f"Running {len(checks)} checks for step {step + 1}; results in the thread.")
+
+    def work() -> None:
+        results = services.run_checks(checks)
+        summary = ", ".join(f"{r.check_id} {r.status.value}" for r in results)
+        text = f"Checks for step {step + 1}, run by <@{user}>: {m.escape(summary)}"
+        if run.channel and run.thread_ts:
+            try:
+                client.chat_postMessage(
+                    channel=run.channel,
+                    thread_ts=run.thread_ts,
+                    text=text,
+                    blocks=views.check_results(results),
+                )
+            except SlackApiError as exc:
+                log.info("check results not posted: %s", exc.response.get("error"))
+                respond(response_type="ephemeral", text=text, blocks=views.check_results(results))
+        else:
+            respond(response_type="ephemeral", text=text, blocks=views.check_results(results))
+        try:  # on the record; refused (and left out) if the step moved on meanwhile
+            services.step(run_id, "note", user, f"ran checks: {summary}", step=step, source="slack")
+        except PreflightError as exc:
+            log.info("check note not added to run %s: %s", run_id, exc)
+
+    context["work"].submit(_logged(work, respond, context))
+
+
+def runbook_notify(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    """*Notify* on a step: the run's status goes to the channel the step names."""
+    ack()
+    services = context["services"]
+    user = _user(body)
+    try:
+        parts = (_action(body).get("value") or "").split(":")
+        if len(parts) != 3 or not parts[2].isdigit():
+            raise ValueError("That button is out of date.")
+        run_id, step, _ = _parse_step(":".join(parts[:2]))
+        run = services.store.run(run_id)
+        runbook = services.runbook(run.runbook_id)
+        runbooks.ensure_current(runbook, run, step)
+        channels = runbook.detail(step).notify
+        if int(parts[2]) >= len(channels):
+            raise ValueError("That button is out of date.")
+        target = channels[int(parts[2])]
+    except (PreflightError, StoreError, ValueError) as exc:
+        _tell(respond, _error_text(exc))
+        return
+    text = runbooks.status_line(runbook, run)
+    if run.channel and run.thread_ts:
+        text += " " + m.run_thread_link(run.channel, run.thread_ts)
+
+    def work() -> None:
+        try:
+            client.chat_postMessage(channel=target, text=f"{text} (sent by <@{user}>)")
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            _tell(respond, m.notify_failed(target, str(error)))
+            return
+        _tell(respond, f"Posted the run's status to {m.escape(target)}.")
+        try:
+            services.step(run_id, "note", user, f"notified {target}", step=step, source="slack")
+        except PreflightError as exc:
+            log.info("notify note not added to run %s: %s", run_id, exc)
+
+    context["work"].submit(_logged(work, respond, context))
+
+
+def open_runbook_start(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """App Home's *Start runbook*: pick the runbook and the channel its run lives in."""
+    ack()
+    services = context["services"]
+    client.views_open(
+        trigger_id=body["trigger_id"], view=views.runbook_start_modal(services.checklist.runbooks)
+    )
+
+
+def runbook_start_submitted(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext, client: WebClient
+) -> None:
+    services = context["services"]
+    values = view.get("state", {}).get("values", {})
+    ref = ((values.get("runbook") or {}).get("value") or {}).get("selected_option") or {}
+    channel = ((values.get("channel") or {}).get("value") or {}).get("selected_conversation") or ""
+    user = _user(body)
+    try:
+        runbook, run = services.start_run(
+            ref.get("value") or "", user, channel=channel or None, source="slack"
+        )
+    except (PreflightError, StoreError) as exc:
+        field = "channel" if isinstance(exc, RunAlreadyActive) else "runbook"
+        ack(response_action="errors", errors={field: views.clip(str(exc), 150)})
+        return
+    ack()
+
+    def tell(**kwargs: Any) -> None:
+        # No response_url from a modal: the user hears in the app's messages tab.
+        text = kwargs.get("text") or ""
+        client.chat_postMessage(channel=user, text=text, blocks=kwargs.get("blocks"))
+
+    def work() -> None:
+        try:
+            runbook_handler.publish(client, services, runbook, run, tell)
+            fresh = services.store.run(run.id)
+            if fresh.thread_ts:
+                link = m.run_thread_link(channel, fresh.thread_ts)
+                title = m.escape(runbook.title)
+                tell(text=f"Started *{title}* (run {run.id}) in <#{channel}>. {link}")
+        except Exception:  # after the ack nobody else would hear of it
+            log.exception("runbook run %s from App Home not published", run.id)
+
+    context["work"].submit(work)
 
 
 def open_runbook_note(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:

@@ -9,11 +9,13 @@ from typing import Any
 
 from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot import live_status, views
 from bot import messages as m
 from bot.errors import UnknownItemRef
-from bot.readiness import Gate
+from bot.people import same
+from bot.readiness import Gate, Readiness
 from checks.base import Check
 from handlers.common import Invocation, answering, parse
 
@@ -85,7 +87,10 @@ def item(inv: Invocation) -> None:
     found = services.find_item(inv.args)
     state = services.readiness().state(found.id)
     assert state is not None
-    inv.reply(f"{found.id}: {state.status.value}", views.item_detail(state, services.checklist))
+    names = inv.context.get("names") or same
+    inv.reply(
+        f"{found.id}: {state.status.value}", views.item_detail(state, services.checklist, names)
+    )
 
 
 def signoff(inv: Invocation) -> None:
@@ -147,25 +152,60 @@ def assign(inv: Invocation) -> None:
         groups=inv.context.get("usergroups"),
         trusted=False,
     )
-    inv.reply(f"Assigned `{found.id}` to <@{match.group(1)}>.")
+    assignee = match.group(1)
+    inv.reply(f"Assigned `{found.id}` to <@{assignee}>. They get a message with how to verify it.")
+    services = inv.services
+
+    def tell_assignee() -> None:
+        # A user id as the channel: the app's messages tab with that person (chat:write only).
+        state = services.item_state(found.id)
+        blocks = views.assignment_message(state, services.checklist, inv.user)
+        text = m.assigned_to_you(found.id, found.text, inv.user)
+        try:
+            inv.client.chat_postMessage(channel=assignee, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            inv.respond(response_type="ephemeral", text=m.not_posted(f"<@{assignee}>", error))
+
+    inv.later(tell_assignee)
 
 
 def gate(inv: Invocation) -> None:
-    readiness = inv.services.readiness()
+    """The verdict, privately; `gate post` tells the channel (the launch call is everyone's)."""
+    action = inv.args.strip().lower()
+    if action not in ("", "post"):
+        inv.reply("Usage: `/preflight gate [post]`.")
+        return
+    text = gate_text(inv.services.readiness())
+    if action != "post":
+        inv.reply(text)
+        return
+    inv.ack(response_type="ephemeral", text="Posting the verdict to the channel…")
+
+    def post() -> None:
+        said = f"{text}\n_Asked for by <@{inv.user}> · `/preflight status` has the detail._"
+        try:
+            inv.client.chat_postMessage(channel=inv.channel, text=said, blocks=views.plain(said))
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            inv.respond(response_type="ephemeral", text=m.not_posted("this channel", error))
+
+    inv.later(post)
+
+
+def gate_text(readiness: Readiness) -> str:
     if readiness.gate is Gate.READY:
         extras = views.extras_lines(readiness)
-        inv.reply(
-            "\n".join([":rocket: *READY TO DEPLOY* — every applicable item is done.", *extras[:10]])
+        return "\n".join(
+            [":rocket: *READY TO DEPLOY* — every applicable item is done.", *extras[:10]]
         )
-        return
     if readiness.nothing_to_verify:
-        inv.reply(f":no_entry: *{m.escape(m.nothing_to_verify())}*")
-        return
+        return f":no_entry: *{m.escape(m.nothing_to_verify())}*"
     groups = readiness.blocker_groups
     lines = [views.group_lines(g) for g in groups[:5]]
     if len(groups) > 5:
         lines.append(f"… and {len(groups) - 5} more causes: `/preflight status` lists them")
-    inv.reply(
+    return (
         f":no_entry: *BLOCKED* — {len(readiness.blockers)} items block the launch "
         f"({len(groups)} causes).\n" + "\n".join(lines)
     )
@@ -216,14 +256,15 @@ def export(inv: Invocation) -> None:
         inv.reply("Usage: `/preflight export [markdown|json]`.")
         return
     services = inv.services
+    names = inv.context.get("names") or same
     inv.ack(response_type="ephemeral", text="Preparing the export…")
 
     def upload() -> None:
         if fmt == "json":
-            content = json.dumps(services.export_json(), indent=2, default=str)
+            content = json.dumps(services.export_json(names), indent=2, default=str)
             name = "preflight.json"
         else:
-            content, name = services.export_markdown(), "preflight.md"
+            content, name = services.export_markdown(names), "preflight.md"
         inv.client.files_upload_v2(
             channel=inv.channel, content=content, filename=name, title="Preflight checklist export"
         )

@@ -14,7 +14,8 @@ from bot import messages as m
 from bot import views
 from bot.errors import RunAlreadyActive
 from bot.model import Runbook
-from bot.runbooks import timeline_markdown
+from bot.people import same
+from bot.runbooks import current_step, timeline_markdown
 from bot.services import Services, next_step
 from bot.settings import SLACK_API_TIMEOUT_S
 from checks.base import utcnow
@@ -93,9 +94,10 @@ def publish(
     respond: Callable[..., Any] | None = None,
 ) -> None:
     """Post (first time) or update the run's message in its channel."""
-    current = next_step(runbook, run)
+    current = current_step(runbook, run)  # None once ended: no step stays current
     blocks = views.runbook_message(runbook, run, current)
-    text = f"Runbook {runbook.title}: " + (f"step {current + 1}" if current is not None else "done")
+    state = "ended" if run.ended_at else f"step {current + 1}" if current is not None else "done"
+    text = f"Runbook {runbook.title}: {state}"
     try:
         if run.thread_ts and run.channel:
             client.chat_update(channel=run.channel, ts=run.thread_ts, text=text, blocks=blocks)
@@ -187,7 +189,7 @@ def end(inv: Invocation) -> None:
     runbook, run = services.end_run(
         run.id, inv.user, source="slack", groups=inv.context.get("usergroups"), trusted=False
     )
-    draft = timeline_markdown(runbook, run)
+    draft = timeline_markdown(runbook, run, inv.context.get("names") or same)
     inv.reply(f"Run {run.id} of {runbook.title} ended. The post-mortem draft is in the thread.")
 
     def finish() -> None:
