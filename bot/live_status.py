@@ -39,8 +39,11 @@ def checks_for_section(services: Services, section: str | None) -> list[Check]:
     checks = registry.all_checks()
     if not section:
         return services.bound_checks()  # only what verifies an item of the current checklist
-    needle = section.lower()
-    titles = [t for t in services.checklist.sections if needle in t.lower()]
+    needle = section.strip().lower()
+    # The section named exactly, else every section whose title contains what was typed.
+    titles = [t for t in services.checklist.sections if t.lower() == needle] or [
+        t for t in services.checklist.sections if needle in t.lower()
+    ]
     if not titles:
         raise UnknownCheck(
             f"No section matches “{m.echo(section)}”. Sections: "
@@ -260,3 +263,49 @@ def _update(w: _Watcher, text: str, blocks: list[dict[str, Any]]) -> bool:
     except SlackApiError as exc:
         log.warning("chat.update failed: %s", exc.response.get("error"))
         return False
+
+
+def rerun_in_place(
+    client: WebClient,
+    services: Services,
+    channel: str,
+    ts: str,
+    section: str | None,
+    checks: list[Check],
+    respond: Callable[..., Any],
+) -> None:
+    """The *Re-run checks* button: run afresh and show progress and verdict in the message the
+    button is on (chat.update), not in a new one."""
+    watcher = _Watcher(client, channel, section, respond, ts=ts, last_update=time.monotonic())
+    before = services.readiness()
+    results: list[Result] = []
+    lock = threading.Lock()
+    _update(
+        watcher,
+        f"Checking {len(checks)} checks…",
+        views.status_progress(len(checks), [], before),
+    )
+
+    def on_result(result: Result) -> None:
+        with lock:
+            results.append(result)
+            snapshot = list(results)
+            due = time.monotonic() - watcher.last_update >= UPDATE_INTERVAL_S
+            if due:
+                watcher.last_update = time.monotonic()
+        if due:
+            _update(
+                watcher,
+                f"Checking {len(checks)} checks… {len(snapshot)} done",
+                views.status_progress(len(checks), snapshot, before),
+            )
+
+    final = services.run_checks(checks, on_result=on_result)
+    readiness = services.readiness()
+    blocks = views.status_final(readiness, final, section)
+    line = checklist_line(services.checklist_info())
+    if line and len(blocks) < views.MAX_MESSAGE_BLOCKS:
+        blocks = [*blocks, views.to_dicts([views.context(line)])[0]]
+    text = m.headline(readiness)
+    if not _update(watcher, text, blocks):
+        respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)

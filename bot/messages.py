@@ -352,3 +352,61 @@ def still_blocked(state: ItemState) -> str:
         r = state.cause
         return f"still blocked by {r.check_id}: {r.status.value} {shorten(r.summary, 120)}"
     return f"still blocked: {shorten(state.reason, 120)}"
+
+
+# ---- decisions in the open ---------------------------------------------------------------
+
+
+def not_in_channel(what: str = "post here") -> str:
+    """Slack answered not_in_channel: the fix is one command away."""
+    return (
+        f"I could not {what}: I am not in this channel. "
+        "Invite me with `/invite @Preflight` and try again."
+    )
+
+
+def poll_text(topic: str, votes: int, quorum: int, is_open: bool) -> str:
+    state = "open" if is_open else "decided"
+    return f"Decision poll: {topic} ({state}) — {_plural(votes, 'vote')}, quorum {quorum}"
+
+
+def poll_quorum(votes: int, quorum: int) -> str:
+    if quorum <= 0:
+        return f"{_plural(votes, 'vote')} · no quorum needed"
+    if votes >= quorum:
+        return f"{votes} of {quorum} votes · quorum reached"
+    return f"{votes} of {quorum} votes · quorum not reached yet"
+
+
+def poll_posted(topic: str, decision_id: str) -> str:
+    return (
+        f":ballot_box_with_ballot: The poll for *{escape(topic)}* is in this channel: vote with "
+        f"its buttons or `/decide {decision_id} OPTION`."
+    )
+
+
+def decision_outcome(
+    topic: str,
+    option: str,
+    rationale: str,
+    deciders: str,
+    votes: str,
+    superseded: str | None,
+) -> str:
+    """The channel announcement of a closed decision (all arguments already escaped)."""
+    lines = [f":white_check_mark: *{topic}* decided: *{option}*"]
+    if superseded:
+        lines.append(f":arrows_counterclockwise: This supersedes the earlier choice, {superseded}.")
+    lines.append(f"Because: {rationale}" if rationale else "No rationale was given.")
+    lines.append(f"Deciders: {deciders}")
+    lines.append(f"Votes: {votes}")
+    lines.append("The decision record is attached in the thread.")
+    return "\n".join(lines)
+
+
+def decision_reopened(topic: str, by: str, reason: str) -> str:
+    why = f": {reason}" if reason else ""
+    return (
+        f":leftwards_arrow_with_hook: *{topic}* is open again, reopened by {by}{why}. "
+        "Votes stand and can change; the poll is live again."
+    )

@@ -50,6 +50,7 @@ RUNBOOK_NOTE_OPEN = "runbook_note_open"
 RUNBOOK_NOTE_MODAL = "runbook_note_modal"
 ACCEPT_OPEN = "preflight_accept_open"  # value: "{item id or check id}|{result fingerprint}"
 ACCEPT_MODAL = "preflight_accept_modal"
+SECTION_HEADER = " — "  # "Preflight readiness — SECTION": a status message filtered to a section
 MAX_ACCEPT_BUTTONS = 5  # WARN groups offered an Accept risk button in one status message
 
 
@@ -184,10 +185,21 @@ def status_final(
     sections_filter: str | None = None,
     top: int = 10,
 ) -> list[dict[str, Any]]:
+    if sections_filter:
+        # Only the checks that verify this section's items: a run of every check (joined by a
+        # section's status request) must not count or list the others.
+        needle = sections_filter.lower()
+        own = {
+            c for st in readiness.items if needle in st.item.section.lower() for c in st.item.checks
+        }
+        results = [r for r in results if r.check_id in own]
     counts = {s: sum(1 for r in results if r.status is s) for s in Status}
     summary = ", ".join(f"{n} {s.value.lower()}" for s, n in counts.items() if n)
     blocks: list[Block] = [
-        header("Preflight readiness" + (f" — {sections_filter}" if sections_filter else "")),
+        header(
+            "Preflight readiness"
+            + (f"{SECTION_HEADER}{sections_filter}" if sections_filter else "")
+        ),
         section(f"*{m.escape(m.headline(readiness))}*\nChecks: {summary or 'none ran'}"),
     ]
     shown = [
@@ -424,9 +436,8 @@ def home(
     blocks.append(section(f"*Open decisions* ({len(decisions)})"))
     for decision, my_vote in decisions[:20]:
         mine = f"your vote: {m.escape(my_vote)}" if my_vote else "you have not voted"
-        blocks.append(
-            section(f"*{m.escape(decision.topic)}* — {mine}\n`/decide {decision.id} OPTION`")
-        )
+        blocks.append(section(f"*{m.escape(decision.topic)}* — {mine}"))
+        blocks += vote_buttons(decision)[:1]  # the Vote buttons (25 options are plenty)
     if runs:
         blocks.append(DividerBlock())
         blocks.append(section("*Active runbook runs*"))
@@ -454,6 +465,36 @@ def vote_buttons(decision: Decision) -> list[ActionsBlock]:
         for i, o in enumerate(decision.options)
     ]
     return [ActionsBlock(elements=buttons[i : i + 25]) for i in range(0, len(buttons), 25)]
+
+
+def decision_poll(
+    decision: Decision,
+    is_open: bool,
+    rows: Sequence[tuple[str, int, Sequence[str]]],
+    quorum: int,
+    outcome: str | None = None,
+) -> list[dict[str, Any]]:
+    """The channel's poll of one decision: question, tally with voters (already rendered as
+    names or mentions), quorum, and the option buttons while it is open; `outcome` (mrkdwn)
+    replaces the buttons once it is decided."""
+    votes = sum(count for _, count, _ in rows)
+    blocks: list[Block] = [
+        header(f"Decision: {decision.topic}"),
+        section(m.escape(decision.question)),
+    ]
+    lines = []
+    for label, count, voters in rows:
+        share = round(100 * count / votes) if votes else 0
+        who = f" — {', '.join(voters)}" if voters else ""
+        lines.append(f"`{m.bar(share)}` *{m.escape(label)}*: {count}{who}")
+    blocks += lines_to_sections(lines, max_blocks=3)
+    blocks.append(context(m.poll_quorum(votes, quorum)))
+    if is_open:
+        blocks += vote_buttons(decision)
+        blocks.append(context(f"Or type `/decide {decision.id} OPTION`; a vote can change."))
+    elif outcome:
+        blocks.append(section(outcome))
+    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
 
 # ---- runbooks ---------------------------------------------------------------------------

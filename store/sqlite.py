@@ -29,6 +29,7 @@ import sqlite_utils
 from bot.model import Checklist, Item
 from checks.base import Result
 from store import db as schema
+from store.decision_polls import DecisionPollsStore
 from store.errors import (
     DecisionClosed,
     DecisionNotClosed,
@@ -125,7 +126,7 @@ def _file_of(db: sqlite_utils.Database) -> str:
     return next((str(file) for _, name, file in rows if name == "main" and file), ":memory:")
 
 
-class Store:
+class Store(DecisionPollsStore):
     """Preflight's persistence. Every public method is atomic, and thread-safe when the
     connection allows use from several threads: open it with `Store.open` or `open_database`
     (a plain `sqlite_utils.Database(...)` connection is bound to the thread that made it)."""
