@@ -410,3 +410,60 @@ def decision_reopened(topic: str, by: str, reason: str) -> str:
         f":leftwards_arrow_with_hook: *{topic}* is open again, reopened by {by}{why}. "
         "Votes stand and can change; the poll is live again."
     )
+
+
+# ---- digests on the team's clock -----------------------------------------------------------
+
+
+def digest_usage() -> str:
+    return (
+        "Usage: `/preflight digest subscribe [daily|weekdays|weekly DAY] [HH:MM] [Area/City]` "
+        "· `/preflight digest unsubscribe` · `/preflight digest now`. Without a time zone, "
+        "yours from Slack is used; e.g. `/preflight digest subscribe weekdays 09:00 "
+        "America/New_York`."
+    )
+
+
+def digest_subscribed(schedule: str, next_at: str, zone_note: str = "") -> str:
+    return (
+        f":calendar: This channel gets a readiness digest {schedule}. Next: {next_at}.{zone_note}"
+    )
+
+
+def digest_zone_from_profile(zone: str) -> str:
+    return f" (Time zone {zone}, from your Slack profile.)"
+
+
+def digest_zone_unknown() -> str:
+    return " (Your Slack profile has no time zone, so UTC; add `Area/City` to choose one.)"
+
+
+def digest_bad_zone(text: str) -> str:
+    return f"“{echo(text)}” is not a time zone I know: use an IANA name such as Europe/Paris."
+
+
+def digest_bad_day(text: str) -> str:
+    return f"“{echo(text)}” is not a day of the week: use mon, tue, wed, thu, fri, sat or sun."
+
+
+def digest_decisions_heading(count: int) -> str:
+    return f"*Open decisions* ({count})"
+
+
+def digest_decision_line(topic: str, decision_id: str, votes: int, quorum: int) -> str:
+    state = "quorum reached" if votes >= quorum else f"needs {quorum - votes} more"
+    return f"• *{escape(topic)}* — {votes} of {quorum} votes ({state}) · `/decide {decision_id}`"
+
+
+def digest_runs_heading(count: int) -> str:
+    return f"*Active runbook runs* ({count})"
+
+
+def digest_run_line(title: str, run_id: int, done: int, steps: int, started_by: str) -> str:
+    return f"• {escape(title)} (run {run_id}): {done}/{steps} steps, started by {started_by}"
+
+
+def digest_chart_alt(first: int, last: int, points: int) -> str:
+    if points <= 1:
+        return f"Readiness over time: {last}% done (the first digest)"
+    return f"Readiness over time: {first}% to {last}% done over {points} digests"

@@ -116,6 +116,57 @@ class DecisionPollsStore:
             )
         return int(_col(after, 0, "n")) > int(_col(before, 0, "n"))
 
+    def claim_digest_slots(self, claims: Sequence[tuple[str, datetime]]) -> list[str]:
+        """claim_digest_slot for a whole round in one transaction: the channels claimed."""
+        won: list[str] = []
+        with self._write():
+            for channel, slot in claims:
+                key = (channel, _ts(slot))
+                if self._one("SELECT 1 FROM digest_slots WHERE channel = ? AND slot = ?", key):
+                    continue
+                self._all(
+                    "INSERT INTO digest_slots (channel, slot, claimed_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (channel, slot) DO NOTHING",
+                    (*key, _ts(self._clock())),
+                )
+                won.append(channel)
+        return won
+
+    def finish_digest_slots(self, outcomes: Sequence[tuple[str, datetime, str]]) -> None:
+        """finish_digest_slot for a whole round in one transaction."""
+        with self._write():
+            for channel, slot, outcome in outcomes:
+                self._all(
+                    "UPDATE digest_slots SET outcome = ? WHERE channel = ? AND slot = ?",
+                    (outcome[:100], channel, _ts(slot)),
+                )
+
+    def last_digest_snapshots(self, channels: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Each channel's last digest snapshot (channels without one are left out)."""
+        wanted = set(channels)
+        with self._read():
+            rows = self._all(
+                "SELECT s.channel, s.snapshot FROM digest_snapshots s JOIN "
+                "(SELECT MAX(id) AS id FROM digest_snapshots GROUP BY channel) latest "
+                "ON latest.id = s.id"
+            )
+        found: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            channel = _col(r, 0, "channel")
+            if channel in wanted:
+                found[channel] = json.loads(_col(r, 1, "snapshot"))
+        return found
+
+    def save_digest_snapshots(self, snapshots: dict[str, dict[str, Any]]) -> None:
+        """Keep what a round's digests showed, one row per channel, in one transaction."""
+        at = _ts(self._clock())
+        with self._write():
+            for channel, snapshot in snapshots.items():
+                self._all(
+                    "INSERT INTO digest_snapshots (channel, at, snapshot) VALUES (?, ?, ?)",
+                    (channel, at, json.dumps(snapshot, sort_keys=True, default=str)),
+                )
+
     def finish_digest_slot(self, channel: str, slot: datetime, outcome: str) -> None:
         """What became of a claimed slot: "posted", "quiet" (nothing changed) or Slack's error."""
         with self._write():
