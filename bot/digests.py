@@ -186,7 +186,7 @@ def parse_schedule(words: Sequence[str], default_zone: str | None = None) -> Sch
                 raise BadSchedule(m.digest_bad_day(""))
             day = _day(rest.pop(0))
     hour, minute = 9, 0
-    if rest and ":" in rest[0]:
+    if rest and (":" in rest[0] or rest[0][:1].isdigit()):
         hour, minute = (int(p) for p in parse_time(rest.pop(0)).split(":"))
     zone: str | None = None
     if rest:

@@ -63,6 +63,7 @@ class _Watcher:
     respond: Callable[..., Any]
     ts: str | None = None
     last_update: float = 0.0
+    hint: str = ""  # said with the private answer when the channel post failed
 
 
 @dataclass
@@ -231,6 +232,7 @@ def _post_first(w: _Watcher, shared: _Run) -> None:
     except SlackApiError as exc:
         # Not in the channel, or Slack kept failing: answer privately at the end instead.
         log.info("cannot post status in %s: %s", w.channel, exc.response.get("error"))
+        w.hint = _hint(exc)
 
 
 def _post_final(w: _Watcher, shared: _Run) -> None:
@@ -243,7 +245,24 @@ def _post_final(w: _Watcher, shared: _Run) -> None:
         w.ts, w.channel = posted["ts"], posted["channel"]
     except SlackApiError as exc:
         log.info("cannot post status in %s: %s", w.channel, exc.response.get("error"))
-        w.respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+        w.hint = _hint(exc)
+        w.respond(
+            response_type="ephemeral", text=text, blocks=_hinted(w, blocks), replace_original=False
+        )
+
+
+def _hinted(w: _Watcher, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The private answer's blocks, led by the /invite hint when there is one (the
+    notification text stays the verdict)."""
+    if not w.hint:
+        return blocks
+    return [*views.plain(w.hint), *blocks][: views.MAX_MESSAGE_BLOCKS]
+
+
+def _hint(exc: SlackApiError) -> str:
+    if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
+        return m.not_in_channel("post the status here")
+    return ""
 
 
 def _finish(w: _Watcher, shared: _Run) -> None:
@@ -251,7 +270,9 @@ def _finish(w: _Watcher, shared: _Run) -> None:
     blocks = shared.final_blocks(w.section)
     text = m.headline(shared.final[0])
     if w.ts is None or not _update(w, text, blocks):
-        w.respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+        w.respond(
+            response_type="ephemeral", text=text, blocks=_hinted(w, blocks), replace_original=False
+        )
 
 
 def _update(w: _Watcher, text: str, blocks: list[dict[str, Any]]) -> bool:

@@ -146,7 +146,7 @@ def digest_bad_schedule(text: str) -> str:
     """Raw text (the edges escape error messages), shortened to one line."""
     flat = shorten(text, MAX_ECHO)
     shown = f"“{flat}” is not" if flat else "That is not"
-    return f"{shown} a time of day. Give HH:MM on a 24-hour clock in UTC, e.g. `09:00` or `17:30`."
+    return f"{shown} a time of day. Give HH:MM on a 24-hour clock, e.g. `09:00` or `17:30`."
 
 
 def digest_not_posted(error: str) -> str:

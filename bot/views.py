@@ -152,15 +152,24 @@ def blocker_blocks(groups: Sequence[BlockerGroup], total_items: int, top: int) -
     return blocks
 
 
-def extras_lines(readiness: Readiness) -> list[str]:
-    """Overridden items and advisory results: shown, never hidden in a count."""
+def extras_lines(readiness: Readiness, section: str | None = None) -> list[str]:
+    """Overridden items and advisory results: shown, never hidden in a count. With a section,
+    only that section's items and the checks bound to them."""
+    needle = section.lower() if section else None
+    own = (
+        {c for st in readiness.items if needle in st.item.section.lower() for c in st.item.checks}
+        if needle
+        else None
+    )
     lines = [
         f":large_orange_diamond: `{m.escape(s.item.id)}` *OVERRIDDEN* — {m.escape(s.reason)}"
         for s in readiness.overridden
+        if needle is None or needle in s.item.section.lower()
     ]
     lines += [
         f":information_source: advisory (does not block): {result_line(r)}"
         for r in readiness.advisories
+        if own is None or r.check_id in own
     ]
     return lines
 
@@ -224,7 +233,7 @@ def status_final(
     if groups:
         held = sum(g.count for g in groups)
         blocks += blocker_blocks(groups, held, top)
-    extras = extras_lines(readiness)
+    extras = extras_lines(readiness, sections_filter)
     if extras:
         blocks += lines_to_sections(extras, max_blocks=3)
     # A failure already named as a blocker's cause is not repeated.

@@ -70,6 +70,8 @@ def rerun(
     runs = context["status_runs"]
     where = _message_of(body)
     section = _section_of(body, services)
+    if section is not None and value == "all":
+        checks = live_status.checks_for_section(services, section)  # the section's own checks
     if where is None:
         context["work"].submit(
             lambda: runs.run(client, services, channel, section, checks, respond, fresh=True)
@@ -83,15 +85,16 @@ def rerun(
 
 
 def _section_of(body: dict[str, Any], services: Any) -> str | None:
-    """The section a status message was filtered to (its header says "Status: SECTION")."""
+    """The section a status message was filtered to (its header: "Preflight readiness — X")."""
     for b in (body.get("message") or {}).get("blocks") or []:
-        if b.get("type") == "header":
-            text = str((b.get("text") or {}).get("text", ""))
-            _, sep, wanted = text.partition(views.SECTION_HEADER)
-            if sep and text.startswith("Preflight readiness"):
-                wanted = wanted.strip().lower()
-                found = [s for s in services.checklist.sections if s.lower() == wanted]
-                return found[0] if found else None
+        if b.get("type") != "header":
+            continue
+        text = str((b.get("text") or {}).get("text", ""))
+        head, sep, wanted = text.partition(views.SECTION_HEADER)
+        wanted = wanted.strip()
+        known = any(wanted.lower() in s.lower() for s in services.checklist.sections)
+        if sep and head == "Preflight readiness" and wanted and known:
+            return wanted
     return None
 
 

@@ -41,7 +41,9 @@ TEAM_ID = "T123"
 BOT_USER_ID = "UBOT123"
 BOT_ID = "BBOT123"
 APP_ID = "A123"
-BOT_SCOPES = "commands,chat:write,users:read,usergroups:read,channels:read,files:write"
+BOT_SCOPES = (
+    "commands,chat:write,chat:write.public,users:read,usergroups:read,channels:read,files:write"
+)
 
 _HTTP_ERRORS = {429: "ratelimited", 500: "fatal_error", 503: "service_unavailable"}
 _FIRST_TS = 1_700_000_000
