@@ -206,8 +206,8 @@ def stored_schedule(text: str) -> Schedule:
     return parse_schedule(words)
 
 
-# A running scheduler registers its reload here, so a subscription change takes effect at once
-# without bot/digests.py importing bot/scheduler.py (which imports this module).
+# Whoever caches subscriptions registers a reload here (bot/scheduler.py no longer needs to: it
+# reads them at every tick), without bot/digests.py importing its listeners.
 _reload_hooks: list[Callable[[], None]] = []
 _hooks_lock = threading.Lock()
 
@@ -230,7 +230,7 @@ def _subscriptions_changed() -> None:
         try:
             hook()
         except Exception:
-            # The change is stored; the scheduler's periodic sync will pick it up.
+            # The change is stored; the next tick reads it anyway.
             log.warning("scheduler reload failed after a subscription change", exc_info=True)
 
 

@@ -75,7 +75,8 @@ def help_preflight(unknown: str | None = None) -> str:
         "the checks say\n"
         "• `/preflight assign ID @person` — who should sign it off\n"
         "• `/preflight gate` — READY or BLOCKED, with the count of blockers\n"
-        "• `/preflight digest subscribe [HH:MM] | unsubscribe | now` — readiness digests here\n"
+        "• `/preflight digest subscribe [daily|weekdays|weekly DAY] [HH:MM] [Area/City]` · "
+        "`digest unsubscribe` · `digest now` — readiness digests here\n"
         "• `/preflight export [markdown|json]` — the checklist with sign-offs, as a file\n"
         "Decisions: `/decide help` · Runbooks: `/runbook help`"
     )
@@ -86,7 +87,8 @@ def help_decide(unknown: str | None = None) -> str:
     return (
         f"{lead}*Decisions* still open on the checklist:\n"
         "• `/decide` — list the decisions and the votes so far\n"
-        "• `/decide TOPIC` — one decision: options, votes, state (e.g. `/decide email`)\n"
+        "• `/decide TOPIC` — the decision's poll in this channel: options as buttons, live "
+        "tally, quorum (e.g. `/decide email`)\n"
         "• `/decide TOPIC OPTION` — vote, or change your vote (e.g. `/decide email SES`)\n"
         "• `/decide TOPIC close OPTION [why]` — deciders only: close it and write the record\n"
         "• `/decide TOPIC reopen [reason]` — deciders only\n"
