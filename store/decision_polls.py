@@ -100,36 +100,23 @@ class DecisionPollsStore:
     def claim_digest_slot(self, channel: str, slot: datetime) -> bool:
         """Claim channel's digest for the scheduled time `slot`: True for the one caller that
         inserted the row, False for every later one (another process, a restart)."""
-        with self._write():
-            before = self._one(
-                "SELECT COUNT(*) AS n FROM digest_slots WHERE channel = ? AND slot = ?",
-                (channel, _ts(slot)),
-            )
-            self._all(
-                "INSERT INTO digest_slots (channel, slot, claimed_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (channel, slot) DO NOTHING",
-                (channel, _ts(slot), _ts(self._clock())),
-            )
-            after = self._one(
-                "SELECT COUNT(*) AS n FROM digest_slots WHERE channel = ? AND slot = ?",
-                (channel, _ts(slot)),
-            )
-        return int(_col(after, 0, "n")) > int(_col(before, 0, "n"))
+        return self.claim_digest_slots([(channel, slot)]) == [channel]
 
     def claim_digest_slots(self, claims: Sequence[tuple[str, datetime]]) -> list[str]:
-        """claim_digest_slot for a whole round in one transaction: the channels claimed."""
+        """Claim a round's slots in one transaction: the channels whose row this call inserted.
+        The unique key decides (RETURNING yields a row only for an insert that happened), so two
+        processes claiming at once can never both win, on SQLite or PostgreSQL."""
         won: list[str] = []
+        claimed_at = _ts(self._clock())
         with self._write():
             for channel, slot in claims:
-                key = (channel, _ts(slot))
-                if self._one("SELECT 1 FROM digest_slots WHERE channel = ? AND slot = ?", key):
-                    continue
-                self._all(
+                inserted = self._all(
                     "INSERT INTO digest_slots (channel, slot, claimed_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (channel, slot) DO NOTHING",
-                    (*key, _ts(self._clock())),
+                    "ON CONFLICT (channel, slot) DO NOTHING RETURNING channel",
+                    (channel, _ts(slot), claimed_at),
                 )
-                won.append(channel)
+                if inserted:
+                    won.append(channel)
         return won
 
     def finish_digest_slots(self, outcomes: Sequence[tuple[str, datetime, str]]) -> None:
@@ -196,6 +183,8 @@ class DecisionPollsStore:
         for r in rows:
             try:
                 snap = json.loads(_col(r, 1, "snapshot"))
+                if "applicable" not in snap:
+                    continue  # a snapshot of another shape is no point on the chart
                 key = str(snap.get("computed_at") or _col(r, 0, "at"))
                 if key in seen:
                     continue
