@@ -90,6 +90,7 @@ _ID_COMMENT = re.compile(r"<!--\s*id:\s*([^<>]{0,200}?)\s*-->", re.IGNORECASE)
 _VALID_ID = re.compile(r"[a-z0-9][a-z0-9/_.-]*")
 _CHECK_COMMENT = re.compile(r"<!--\s*checks?:\s*([^<>]{0,500}?)\s*-->", re.IGNORECASE)
 _NOTIFY_COMMENT = re.compile(r"<!--\s*notify:\s*([^<>]{0,500}?)\s*-->", re.IGNORECASE)
+_QUORUM_COMMENT = re.compile(r"<!--\s*quorum:\s*([0-9]{1,4})\s*-->", re.IGNORECASE)
 _CLAIMED_COMMENT = "<!-- claimed -->"  # the export's mark for a ticked item not (yet) done
 _HTML_CHECKBOX = re.compile(r"<input\b[^<>]{0,300}?type=[\"']?checkbox", re.IGNORECASE)
 _TABLE_BOX = re.compile(r"\[([ xX])\]")  # fullmatch of a table row's first cell
@@ -181,6 +182,15 @@ def _check_ids(text: str) -> tuple[str, tuple[str, ...]]:
     return text, tuple(dict.fromkeys(found))
 
 
+def _quorum(text: str) -> tuple[str, int | None]:
+    """Text without its `<!-- quorum: N -->` comment, and N (a decision's votes to close)."""
+    match = _QUORUM_COMMENT.search(text) if "<!--" in text else None
+    if match is None:
+        return text, None
+    rest = (text[: match.start()].rstrip() + " " + text[match.end() :].lstrip()).strip()
+    return rest, int(match.group(1))
+
+
 def _strip_claim(text: str) -> tuple[str, bool]:
     if _CLAIMED_COMMENT not in text:
         return text, False
@@ -254,6 +264,7 @@ class _ItemDraft:
     table: bool = False
     end_line: int = 0
     claim: bool = False
+    quorum: int | None = None
 
 
 @dataclass
@@ -264,6 +275,7 @@ class _Tracked:
     question: str
     options: list[str]
     explicit_id: str | None = None
+    quorum: int | None = None
 
 
 @dataclass
@@ -461,6 +473,7 @@ class _Walker:
         table: bool = False,
     ) -> _ItemDraft | None:
         raw, checks = _check_ids(raw.strip())
+        raw, quorum = _quorum(raw)
         raw, claimed = _strip_claim(raw)
         # A tick with the export's " — signed off by ..." is an exported sign-off (recorded in
         # the store it came from), not a claim; any other tick is a claim.
@@ -471,6 +484,7 @@ class _Walker:
         draft = self._new_item(text, explicit, line, mark != " " or claimed, parent)
         draft.checks, draft.table, draft.end_line = checks, table, end_line
         draft.claim = claimed or (mark != " " and not signed)
+        draft.quorum = quorum
         return draft
 
     def _detail(self, parent: _ItemDraft, text: str) -> None:
@@ -532,6 +546,7 @@ class _Walker:
         return draft
 
     def _tracked_decision(self, first: str, rest: Sequence[SyntaxTreeNode]) -> None:
+        first, quorum = _quorum(first)
         first, explicit = _strip_annotations(first)
         bold = _BOLD_TOPIC.match(first)
         if bold:
@@ -551,7 +566,7 @@ class _Walker:
                 label = _plain(_strip_annotations((box.group(2) or "") if box else text)[0])
                 if label:
                     options.append(label)
-        self.tracked.append(_Tracked(topic, question or topic, options, explicit))
+        self.tracked.append(_Tracked(topic, question or topic, options, explicit, quorum))
 
     def _runbook_step(self, text: str, rest: Sequence[SyntaxTreeNode] = ()) -> None:
         draft = self.runbooks.get(self.heading_serial)
@@ -1038,6 +1053,7 @@ class _DecisionDraft:
     labels: list[list[str]]  # per option: every label seen, the kept one first
     explicit_id: str | None = None
     heading: str = ""
+    quorum: int | None = None
     strong: set[str] = field(default_factory=set)
     weak: set[str] = field(default_factory=set)
 
@@ -1107,11 +1123,14 @@ def _build_decisions(
             t = tracked[ti_opt]
             labels = _merge_options(opts, t.options)
             out.append(_DecisionDraft(t.topic, d.question, d, labels, t.explicit_id))
+            out[-1].quorum = t.quorum
         out[-1].heading = _plain(d.heading)
+        out[-1].quorum = d.quorum if d.quorum is not None else out[-1].quorum
     for ti, t in enumerate(tracked):
         if ti not in paired_tracked:
             labels = [[o] for o in t.options]
             out.append(_DecisionDraft(t.topic, t.question, None, labels, t.explicit_id))
+            out[-1].quorum = t.quorum
 
     ids = _unique_ids(
         [slugify(dd.topic) or "decision" for dd in out], [dd.explicit_id for dd in out]
@@ -1131,6 +1150,7 @@ def _build_decisions(
                 options=_options(dd.labels),
                 item_id=dd.item.id if dd.item else None,
                 aliases=tuple(sorted(dd.strong | dd.weak)),
+                quorum=dd.quorum,
             )
         )
     return tuple(decisions), decision_of

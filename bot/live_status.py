@@ -39,8 +39,11 @@ def checks_for_section(services: Services, section: str | None) -> list[Check]:
     checks = registry.all_checks()
     if not section:
         return services.bound_checks()  # only what verifies an item of the current checklist
-    needle = section.lower()
-    titles = [t for t in services.checklist.sections if needle in t.lower()]
+    needle = section.strip().lower()
+    # The section named exactly, else every section whose title contains what was typed.
+    titles = [t for t in services.checklist.sections if t.lower() == needle] or [
+        t for t in services.checklist.sections if needle in t.lower()
+    ]
     if not titles:
         raise UnknownCheck(
             f"No section matches “{m.echo(section)}”. Sections: "
@@ -60,6 +63,7 @@ class _Watcher:
     respond: Callable[..., Any]
     ts: str | None = None
     last_update: float = 0.0
+    hint: str = ""  # said with the private answer when the channel post failed
 
 
 @dataclass
@@ -237,6 +241,7 @@ def _post_first(w: _Watcher, shared: _Run) -> None:
     except SlackApiError as exc:
         # Not in the channel, or Slack kept failing: answer privately at the end instead.
         log.info("cannot post status in %s: %s", w.channel, exc.response.get("error"))
+        w.hint = _hint(exc)
 
 
 def _post_final(w: _Watcher, shared: _Run) -> None:
@@ -251,7 +256,24 @@ def _post_final(w: _Watcher, shared: _Run) -> None:
         w.ts, w.channel = posted["ts"], posted["channel"]
     except SlackApiError as exc:
         log.info("cannot post status in %s: %s", w.channel, exc.response.get("error"))
-        w.respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+        w.hint = _hint(exc)
+        w.respond(
+            response_type="ephemeral", text=text, blocks=_hinted(w, blocks), replace_original=False
+        )
+
+
+def _hinted(w: _Watcher, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The private answer's blocks, led by the /invite hint when there is one (the
+    notification text stays the verdict)."""
+    if not w.hint:
+        return blocks
+    return [*views.plain(w.hint), *blocks][: views.MAX_MESSAGE_BLOCKS]
+
+
+def _hint(exc: SlackApiError) -> str:
+    if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
+        return m.not_in_channel("post the status here")
+    return ""
 
 
 def _finish(w: _Watcher, shared: _Run) -> None:
@@ -259,7 +281,9 @@ def _finish(w: _Watcher, shared: _Run) -> None:
     blocks = shared.final_blocks(w.section)
     text = m.headline(shared.final[0])
     if w.ts is None or not _update(w, text, blocks):
-        w.respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)
+        w.respond(
+            response_type="ephemeral", text=text, blocks=_hinted(w, blocks), replace_original=False
+        )
 
 
 def _update(w: _Watcher, text: str, blocks: list[dict[str, Any]]) -> bool:
@@ -271,3 +295,49 @@ def _update(w: _Watcher, text: str, blocks: list[dict[str, Any]]) -> bool:
     except SlackApiError as exc:
         log.warning("chat.update failed: %s", exc.response.get("error"))
         return False
+
+
+def rerun_in_place(
+    client: WebClient,
+    services: Services,
+    channel: str,
+    ts: str,
+    section: str | None,
+    checks: list[Check],
+    respond: Callable[..., Any],
+) -> None:
+    """The *Re-run checks* button: run afresh and show progress and verdict in the message the
+    button is on (chat.update), not in a new one."""
+    watcher = _Watcher(client, channel, section, respond, ts=ts, last_update=time.monotonic())
+    before = services.readiness()
+    results: list[Result] = []
+    lock = threading.Lock()
+    _update(
+        watcher,
+        f"Checking {len(checks)} checks…",
+        views.status_progress(len(checks), [], before),
+    )
+
+    def on_result(result: Result) -> None:
+        with lock:
+            results.append(result)
+            snapshot = list(results)
+            due = time.monotonic() - watcher.last_update >= UPDATE_INTERVAL_S
+            if due:
+                watcher.last_update = time.monotonic()
+        if due:
+            _update(
+                watcher,
+                f"Checking {len(checks)} checks… {len(snapshot)} done",
+                views.status_progress(len(checks), snapshot, before),
+            )
+
+    final = services.run_checks(checks, on_result=on_result)
+    readiness = services.readiness()
+    blocks = views.status_final(readiness, final, section)
+    line = checklist_line(services.checklist_info())
+    if line and len(blocks) < views.MAX_MESSAGE_BLOCKS:
+        blocks = [*blocks, views.to_dicts([views.context(line)])[0]]
+    text = m.headline(readiness)
+    if not _update(watcher, text, blocks):
+        respond(response_type="ephemeral", text=text, blocks=blocks, replace_original=False)

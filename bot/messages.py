@@ -107,7 +107,8 @@ def help_preflight(unknown: str | None = None) -> str:
         "• `/preflight assign ID @person` — who should sign it off (they get a message)\n"
         "• `/preflight gate [post]` — READY or BLOCKED, with the count of blockers; `post` "
         "tells the channel\n"
-        "• `/preflight digest subscribe [HH:MM] | unsubscribe | now` — readiness digests here\n"
+        "• `/preflight digest subscribe [daily|weekdays|weekly DAY] [HH:MM] [Area/City]` · "
+        "`digest unsubscribe` · `digest now` — readiness digests here\n"
         "• `/preflight export [markdown|json]` — the checklist with sign-offs, as a file\n"
         "Decisions: `/decide help` · Runbooks: `/runbook help`"
     )
@@ -118,7 +119,8 @@ def help_decide(unknown: str | None = None) -> str:
     return (
         f"{lead}*Decisions* still open on the checklist:\n"
         "• `/decide` — list the decisions and the votes so far\n"
-        "• `/decide TOPIC` — one decision: options, votes, state (e.g. `/decide email`)\n"
+        "• `/decide TOPIC` — the decision's poll in this channel: options as buttons, live "
+        "tally, quorum (e.g. `/decide email`)\n"
         "• `/decide TOPIC OPTION` — vote, or change your vote (e.g. `/decide email SES`)\n"
         "• `/decide TOPIC close OPTION [why]` — deciders only: close it and write the record\n"
         "• `/decide TOPIC reopen [reason]` — deciders only\n"
@@ -178,7 +180,7 @@ def digest_bad_schedule(text: str) -> str:
     """Raw text (the edges escape error messages), shortened to one line."""
     flat = shorten(text, MAX_ECHO)
     shown = f"“{flat}” is not" if flat else "That is not"
-    return f"{shown} a time of day. Give HH:MM on a 24-hour clock in UTC, e.g. `09:00` or `17:30`."
+    return f"{shown} a time of day. Give HH:MM on a 24-hour clock, e.g. `09:00` or `17:30`."
 
 
 def digest_not_posted(error: str) -> str:
@@ -409,3 +411,118 @@ def still_blocked(state: ItemState) -> str:
         r = state.cause
         return f"still blocked by {r.check_id}: {r.status.value} {shorten(r.summary, 120)}"
     return f"still blocked: {shorten(state.reason, 120)}"
+
+
+# ---- decisions in the open ---------------------------------------------------------------
+
+
+def not_in_channel(what: str = "post here") -> str:
+    """Slack answered not_in_channel: the fix is one command away."""
+    return (
+        f"I could not {what}: I am not in this channel. "
+        "Invite me with `/invite @Preflight` and try again."
+    )
+
+
+def poll_text(topic: str, votes: int, quorum: int, is_open: bool) -> str:
+    state = "open" if is_open else "decided"
+    return f"Decision poll: {topic} ({state}) — {_plural(votes, 'vote')}, quorum {quorum}"
+
+
+def poll_quorum(votes: int, quorum: int) -> str:
+    if quorum <= 0:
+        return f"{_plural(votes, 'vote')} · no quorum needed"
+    if votes >= quorum:
+        return f"{votes} of {quorum} votes · quorum reached"
+    return f"{votes} of {quorum} votes · quorum not reached yet"
+
+
+def poll_posted(topic: str, decision_id: str) -> str:
+    return (
+        f":ballot_box_with_ballot: The poll for *{escape(topic)}* is in this channel: vote with "
+        f"its buttons or `/decide {decision_id} OPTION`."
+    )
+
+
+def decision_outcome(
+    topic: str,
+    option: str,
+    rationale: str,
+    deciders: str,
+    votes: str,
+    superseded: str | None,
+) -> str:
+    """The channel announcement of a closed decision (all arguments already escaped)."""
+    lines = [f":white_check_mark: *{topic}* decided: *{option}*"]
+    if superseded:
+        lines.append(f":arrows_counterclockwise: This supersedes the earlier choice, {superseded}.")
+    lines.append(f"Because: {rationale}" if rationale else "No rationale was given.")
+    lines.append(f"Deciders: {deciders}")
+    lines.append(f"Votes: {votes}")
+    lines.append("The decision record is attached in the thread.")
+    return "\n".join(lines)
+
+
+def decision_reopened(topic: str, by: str, reason: str) -> str:
+    why = f": {reason}" if reason else ""
+    return (
+        f":leftwards_arrow_with_hook: *{topic}* is open again, reopened by {by}{why}. "
+        "Votes stand and can change; the poll is live again."
+    )
+
+
+# ---- digests on the team's clock -----------------------------------------------------------
+
+
+def digest_usage() -> str:
+    return (
+        "Usage: `/preflight digest subscribe [daily|weekdays|weekly DAY] [HH:MM] [Area/City]` "
+        "· `/preflight digest unsubscribe` · `/preflight digest now`. Without a time zone, "
+        "yours from Slack is used; e.g. `/preflight digest subscribe weekdays 09:00 "
+        "America/New_York`."
+    )
+
+
+def digest_subscribed(schedule: str, next_at: str, zone_note: str = "") -> str:
+    return (
+        f":calendar: This channel gets a readiness digest {schedule}. Next: {next_at}.{zone_note}"
+    )
+
+
+def digest_zone_from_profile(zone: str) -> str:
+    return f" (Time zone {zone}, from your Slack profile.)"
+
+
+def digest_zone_unknown() -> str:
+    return " (Your Slack profile has no time zone, so UTC; add `Area/City` to choose one.)"
+
+
+def digest_bad_zone(text: str) -> str:
+    return f"“{echo(text)}” is not a time zone I know: use an IANA name such as Europe/Paris."
+
+
+def digest_bad_day(text: str) -> str:
+    return f"“{echo(text)}” is not a day of the week: use mon, tue, wed, thu, fri, sat or sun."
+
+
+def digest_decisions_heading(count: int) -> str:
+    return f"*Open decisions* ({count})"
+
+
+def digest_decision_line(topic: str, decision_id: str, votes: int, quorum: int) -> str:
+    state = "quorum reached" if votes >= quorum else f"needs {quorum - votes} more"
+    return f"• *{escape(topic)}* — {votes} of {quorum} votes ({state}) · `/decide {decision_id}`"
+
+
+def digest_runs_heading(count: int) -> str:
+    return f"*Active runbook runs* ({count})"
+
+
+def digest_run_line(title: str, run_id: int, done: int, steps: int, started_by: str) -> str:
+    return f"• {escape(title)} (run {run_id}): {done}/{steps} steps, started by {started_by}"
+
+
+def digest_chart_alt(first: int, last: int, points: int) -> str:
+    if points <= 1:
+        return f"Readiness over time: {last}% done (the first digest)"
+    return f"Readiness over time: {first}% to {last}% done over {points} digests"

@@ -65,6 +65,7 @@ class Decision:
     options: tuple[Option, ...]
     item_id: str | None = None  # the "Decision needed" item that this decision satisfies
     aliases: tuple[str, ...] = ()  # lower-case words that find the topic: "email", "ci", "cicd"
+    quorum: int | None = None  # `<!-- quorum: 3 -->`: votes needed to close; None: the setting
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,24 @@
-"""Posts the subscribed readiness digests on time: one APScheduler cron job per channel.
+"""Posts the subscribed readiness digests on time, in rounds.
 
-The store is the source of truth for subscriptions; the jobs follow it. A subscription change
-made through bot.digests reloads the jobs at once, a periodic sync catches changes made any
-other way (the CLI, another process), and each job checks that its channel is still subscribed
-before posting.
+One APScheduler job ticks at the top of every minute. A tick reads the subscriptions from the
+store (the source of truth, whoever changed them: Slack, the CLI, another process), finds every
+channel whose latest slot (its schedule's last fire time, computed in its own time zone) has
+come within the grace period and not been posted, and posts them all as one round: one run of
+the checks and one readiness for every channel due (bot.digests.post_round).
 
-One scheduler per deployment: two processes with a scheduler each post every digest twice.
+Each slot is claimed in the store (a unique row per channel and slot) before it is posted, so
+restarts and several processes on one store post it once. `tick(now)` takes an explicit clock,
+which is how the tests walk across daylight-saving changes without sleeping.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from datetime import timedelta
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from slack_sdk import WebClient
@@ -27,60 +28,48 @@ from bot.services import Services
 
 log = logging.getLogger("preflight.scheduler")
 
-JOB_PREFIX = "digest:"
-SYNC_JOB = "digest-sync"
-SYNC_INTERVAL_S = 300
-MISFIRE_GRACE_S = 300  # a digest up to 5 minutes late (restart, busy pool) is still posted
-WORKERS = 2  # digests run checks; a couple at a time is plenty and spares the targets
-
-
-def job_id(channel: str) -> str:
-    return f"{JOB_PREFIX}{channel}"
-
-
-def trigger_for(schedule: str) -> CronTrigger:
-    """The daily UTC trigger of a stored schedule; raises digests.BadSchedule."""
-    hour, minute = digests.schedule_time(schedule)
-    return CronTrigger(hour=hour, minute=minute, timezone="UTC")
-
-
+ROUND_JOB = "digest-round"
 PRUNE_JOB = "prune-requests"
+# A slot up to 15 minutes old (a restart, a busy machine) is still posted; older, it is skipped
+# rather than arriving at an hour nobody expects.
+GRACE = timedelta(minutes=15)
 REQUEST_KEYS_KEPT = timedelta(days=7)
 
 
 class DigestScheduler:
-    """Runs digests.post for every subscribed channel at its time of day."""
+    """Runs a digest round every minute for the channels whose slot has come."""
 
-    def __init__(self, client: WebClient, services: Services, *, run_checks: bool = True) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        services: Services,
+        *,
+        run_checks: bool = True,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.client = client
         self.services = services
         self.run_checks = run_checks
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.scheduler = BackgroundScheduler(
             timezone="UTC",
-            executors={"default": ThreadPoolExecutor(WORKERS)},
-            job_defaults={
-                "coalesce": True,  # after downtime, one digest, not one per missed day
-                "max_instances": 1,
-                "misfire_grace_time": MISFIRE_GRACE_S,
-            },
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
-        self._reload_lock = threading.Lock()
+        self._round_lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the scheduler with a job for every current subscription."""
+        """Start ticking (and pruning old request ids daily)."""
         self.scheduler.start()
-        self.reload()
         self.scheduler.add_job(
-            self._sync, "interval", seconds=SYNC_INTERVAL_S, id=SYNC_JOB, replace_existing=True
+            self.tick, CronTrigger(second=0, timezone="UTC"), id=ROUND_JOB, replace_existing=True
         )
         self.scheduler.add_job(
             self.prune, "interval", hours=24, id=PRUNE_JOB, replace_existing=True
         )
-        digests.add_reload_hook(self.reload)
 
     def shutdown(self, wait: bool = True) -> None:
-        """Stop; with wait, a digest being posted is finished first."""
-        digests.remove_reload_hook(self.reload)
+        """Stop; with wait, a round being posted is finished first."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
 
@@ -92,62 +81,60 @@ class DigestScheduler:
         except Exception:
             log.exception("pruning processed request ids failed")
 
-    def jobs(self) -> list[Any]:
-        """The digest jobs (apscheduler Job objects), one per subscribed channel."""
-        return [j for j in self.scheduler.get_jobs() if j.id.startswith(JOB_PREFIX)]
+    def due(self, now: datetime) -> list[tuple[str, datetime]]:
+        """(channel, slot) for every subscription whose latest slot is within the grace
+        period and not older than the subscription itself. Claimed slots are filtered by the
+        round, in the store."""
+        found = []
+        for sub in self.services.store.subscriptions():
+            try:
+                schedule = digests.stored_schedule(sub.schedule)
+            except digests.BadSchedule:
+                log.warning("digest for %s has an unusable schedule; not posted", sub.channel)
+                continue
+            slot = schedule.last_slot(now)
+            if slot is not None and now - slot <= GRACE and slot >= sub.since:
+                found.append((sub.channel, slot))
+        return found
 
-    def reload(self) -> None:
-        """Make the jobs match the stored subscriptions: add, retime, remove."""
-        with self._reload_lock:
-            existing = {j.id: j for j in self.jobs()}
-            wanted: set[str] = set()
-            for sub in self.services.store.subscriptions():
-                try:
-                    trigger = trigger_for(sub.schedule)
-                except digests.BadSchedule:
-                    log.warning(
-                        "digest for %s has an unusable schedule; not scheduled", sub.channel
-                    )
-                    continue
-                jid = job_id(sub.channel)
-                wanted.add(jid)
-                job = existing.get(jid)
-                # Re-adding an unchanged job would only reset it; leave it be.
-                if job is not None and str(job.trigger) == str(trigger):
-                    continue
-                self.scheduler.add_job(
-                    self.run_digest,
-                    trigger,
-                    args=[sub.channel],
-                    id=jid,
-                    name=f"readiness digest for {sub.channel}",
-                    replace_existing=True,
+    def next_runs(self, now: datetime | None = None) -> dict[str, datetime]:
+        """channel -> its next slot (UTC)."""
+        at = now or self.clock()
+        runs = {}
+        for sub in self.services.store.subscriptions():
+            try:
+                runs[sub.channel] = digests.stored_schedule(sub.schedule).next_slot(at)
+            except digests.BadSchedule:
+                continue
+        return runs
+
+    def tick(self, now: datetime | None = None) -> digests.RoundReport | None:
+        """One round at `now` (default: the clock). Never raises, so one bad round can't stop
+        the next."""
+        at = now or self.clock()
+        try:
+            with self._round_lock:
+                due = self.due(at)
+                if not due:
+                    return None
+                report = digests.post_round(
+                    self.client,
+                    self.services,
+                    due,
+                    run_checks=self.run_checks,
+                    quiet=self.services.settings.preflight_digest_quiet,
                 )
-                log.info("digest for %s scheduled daily at %s UTC", sub.channel, sub.schedule)
-            for jid in existing.keys() - wanted:
-                self._remove(jid)
-                log.info("digest job %s removed", jid)
-
-    def run_digest(self, channel: str) -> None:
-        """The job: post channel's digest. Never raises, so one bad channel can't stop others."""
-        try:
-            if not any(s.channel == channel for s in self.services.store.subscriptions()):
-                # Unsubscribed since the last reload (e.g. from the CLI).
-                self._remove(job_id(channel))
-                return
-            digests.post(self.client, self.services, channel, run_checks=self.run_checks)
-        except digests.DigestNotPosted as exc:
-            log.warning("scheduled digest for %s not posted: Slack said %s", channel, exc.error)
+            for channel, error in report.failed.items():
+                log.warning("scheduled digest for %s not posted: Slack said %s", channel, error)
+            if report.posted or report.quiet:
+                log.info(
+                    "digest round: %d posted, %d quiet, %d failed in %.1f s",
+                    len(report.posted),
+                    len(report.quiet),
+                    len(report.failed),
+                    report.seconds,
+                )
+            return report
         except Exception:
-            log.exception("scheduled digest for %s failed", channel)
-
-    def _sync(self) -> None:
-        try:
-            self.reload()
-        except Exception:
-            log.exception("digest schedule sync failed")
-
-    def _remove(self, jid: str) -> None:
-        # Already gone is fine: a concurrent reload or the job itself got there first.
-        with contextlib.suppress(JobLookupError):
-            self.scheduler.remove_job(jid)
+            log.exception("digest round failed")
+            return None

@@ -72,7 +72,7 @@ def serve(settings: Settings, *, http: bool, port: int = 3000) -> None:
     configure_logging(os.environ)
     services = Services.from_settings(settings)
     app = build_app(services)
-    # One scheduler per deployment: run a single Preflight process per store (see README).
+    # Every process may run one: digest slots are claimed in the store before posting.
     scheduler = DigestScheduler(app.client, services)
     scheduler.start()
     # docker stop sends SIGTERM: leave through the finally below, draining in-flight work.

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     preflight_work_workers: int = 32
     preflight_listener_workers: int = 16  # Bolt listener threads: acks must never queue behind work
 
+    # Votes a decision needs before a decider may close it from Slack, unless its checklist text
+    # says otherwise (`<!-- quorum: 3 -->`).
+    preflight_quorum: int = Field(default=1, ge=0)
+    # Skip a scheduled digest when nothing changed since the channel's last one.
+    preflight_digest_quiet: bool = False
+
     @field_validator("preflight_deciders", "preflight_admins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:

@@ -61,6 +61,7 @@ MAX_HOME_SIGNOFF_BUTTONS = 10  # waiting items shown with their own *Sign off* b
 MAX_HOME_RECENT = 5
 ACCEPT_OPEN = "preflight_accept_open"  # value: "{item id or check id}|{result fingerprint}"
 ACCEPT_MODAL = "preflight_accept_modal"
+SECTION_HEADER = " — "  # "Preflight readiness — SECTION": a status message filtered to a section
 MAX_ACCEPT_BUTTONS = 5  # WARN groups offered an Accept risk button in one status message
 
 
@@ -166,15 +167,24 @@ def blocker_blocks(groups: Sequence[BlockerGroup], total_items: int, top: int) -
     return blocks
 
 
-def extras_lines(readiness: Readiness) -> list[str]:
-    """Overridden items and advisory results: shown, never hidden in a count."""
+def extras_lines(readiness: Readiness, section: str | None = None) -> list[str]:
+    """Overridden items and advisory results: shown, never hidden in a count. With a section,
+    only that section's items and the checks bound to them."""
+    needle = section.lower() if section else None
+    own = (
+        {c for st in readiness.items if needle in st.item.section.lower() for c in st.item.checks}
+        if needle
+        else None
+    )
     lines = [
         f":large_orange_diamond: `{m.escape(s.item.id)}` *OVERRIDDEN* — {m.escape(s.reason)}"
         for s in readiness.overridden
+        if needle is None or needle in s.item.section.lower()
     ]
     lines += [
         f":information_source: advisory (does not block): {result_line(r)}"
         for r in readiness.advisories
+        if own is None or r.check_id in own
     ]
     return lines
 
@@ -200,16 +210,20 @@ def status_final(
     top: int = 10,
 ) -> list[dict[str, Any]]:
     if sections_filter:
-        # A section's status speaks of the checks bound to that section's items only.
+        # Only the checks that verify this section's items: a run of every check (joined by a
+        # section's status request) must not count or list the others.
         needle = sections_filter.lower()
-        bound = {
-            c for s in readiness.items if needle in s.item.section.lower() for c in s.item.checks
+        own = {
+            c for st in readiness.items if needle in st.item.section.lower() for c in st.item.checks
         }
-        results = [r for r in results if r.check_id in bound]
+        results = [r for r in results if r.check_id in own]
     counts = {s: sum(1 for r in results if r.status is s) for s in Status}
     summary = ", ".join(f"{n} {s.value.lower()}" for s, n in counts.items() if n)
     blocks: list[Block] = [
-        header("Preflight readiness" + (f" — {sections_filter}" if sections_filter else "")),
+        header(
+            "Preflight readiness"
+            + (f"{SECTION_HEADER}{sections_filter}" if sections_filter else "")
+        ),
         section(f"*{m.escape(m.headline(readiness))}*\nChecks: {summary or 'none ran'}"),
     ]
     shown = [
@@ -234,7 +248,7 @@ def status_final(
     if groups:
         held = sum(g.count for g in groups)
         blocks += blocker_blocks(groups, held, top)
-    extras = extras_lines(readiness)
+    extras = extras_lines(readiness, sections_filter)
     if extras:
         blocks += lines_to_sections(extras, max_blocks=3)
     # A failure already named as a blocker's cause is not repeated.
@@ -532,9 +546,8 @@ def home(
     blocks.append(section(f"*Open decisions* ({len(decisions)})"))
     for decision, my_vote in decisions[:20]:
         mine = f"your vote: {m.escape(my_vote)}" if my_vote else "you have not voted"
-        blocks.append(
-            section(f"*{m.escape(decision.topic)}* — {mine}\n`/decide {decision.id} OPTION`")
-        )
+        blocks.append(section(f"*{m.escape(decision.topic)}* — {mine}"))
+        blocks += vote_buttons(decision)[:1]  # the Vote buttons (25 options are plenty)
     if runs:
         starters = starters or {}
         blocks.append(DividerBlock())
@@ -575,6 +588,36 @@ def vote_buttons(decision: Decision) -> list[ActionsBlock]:
         for i, o in enumerate(decision.options)
     ]
     return [ActionsBlock(elements=buttons[i : i + 25]) for i in range(0, len(buttons), 25)]
+
+
+def decision_poll(
+    decision: Decision,
+    is_open: bool,
+    rows: Sequence[tuple[str, int, Sequence[str]]],
+    quorum: int,
+    outcome: str | None = None,
+) -> list[dict[str, Any]]:
+    """The channel's poll of one decision: question, tally with voters (already rendered as
+    names or mentions), quorum, and the option buttons while it is open; `outcome` (mrkdwn)
+    replaces the buttons once it is decided."""
+    votes = sum(count for _, count, _ in rows)
+    blocks: list[Block] = [
+        header(f"Decision: {decision.topic}"),
+        section(m.escape(decision.question)),
+    ]
+    lines = []
+    for label, count, voters in rows:
+        share = round(100 * count / votes) if votes else 0
+        who = f" — {', '.join(voters)}" if voters else ""
+        lines.append(f"`{m.bar(share)}` *{m.escape(label)}*: {count}{who}")
+    blocks += lines_to_sections(lines, max_blocks=3)
+    blocks.append(context(m.poll_quorum(votes, quorum)))
+    if is_open:
+        blocks += vote_buttons(decision)
+        blocks.append(context(f"Or type `/decide {decision.id} OPTION`; a vote can change."))
+    elif outcome:
+        blocks.append(section(outcome))
+    return to_dicts(blocks[:MAX_MESSAGE_BLOCKS])
 
 
 # ---- runbooks ---------------------------------------------------------------------------

@@ -10,11 +10,14 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import live_status, runbooks, views
 from bot import messages as m
-from bot import runbooks, views
+from bot.decisions import refresh_polls
 from bot.errors import AmbiguousRef, PreflightError, RunAlreadyActive
 from bot.readiness import fingerprint
 from checks.base import Status
+from handlers import decide as decide_handler
+from handlers import home as home_handler
 from handlers import runbook as runbook_handler
 from handlers.common import _logged
 from store.errors import StoreError
@@ -54,6 +57,8 @@ def _error_text(exc: Exception) -> str:
 def rerun(
     ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
 ) -> None:
+    """*Re-run checks*: the status message the button is on follows the new run (chat.update
+    of that message); a new message only when the button is on an ephemeral one."""
     ack()
     services = context["services"]
     value = _action(body).get("value") or "all"
@@ -64,27 +69,58 @@ def rerun(
         return
     channel = _channel(body)
     runs = context["status_runs"]
-    # The button's own message is updated in place: clicking Re-run adds no new message.
-    own = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
+    where = _message_of(body)
+    section = _section_of(body, services)
+    if section is not None and value == "all":
+        checks = live_status.checks_for_section(services, section)  # the section's own checks
+    if where is None:
+        context["work"].submit(
+            lambda: runs.run(client, services, channel, section, checks, respond, fresh=True)
+        )
+        return
     context["work"].submit(
-        lambda: runs.run(
-            client, services, channel, None, checks, respond, fresh=True, message_ts=own
+        lambda: live_status.rerun_in_place(
+            client, services, where[0], where[1], section, checks, respond
         )
     )
 
 
-def show_section(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+def _section_of(body: dict[str, Any], services: Any) -> str | None:
+    """The section a status message was filtered to (its header: "Preflight readiness — X")."""
+    for b in (body.get("message") or {}).get("blocks") or []:
+        if b.get("type") != "header":
+            continue
+        text = str((b.get("text") or {}).get("text", ""))
+        head, sep, wanted = text.partition(views.SECTION_HEADER)
+        wanted = wanted.strip()
+        known = any(wanted.lower() in s.lower() for s in services.checklist.sections)
+        if sep and head == "Preflight readiness" and wanted and known:
+            return wanted
+    return None
+
+
+def show_section(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
+    """A section picked in a status message: that message shows the section (chat.update)."""
     ack()
     services = context["services"]
     section = ((_action(body).get("selected_option") or {}).get("value") or "")[:150]
-    readiness = services.readiness()
-    results = list(services.store.latest_results().values())
     if not any(section.lower() == s.lower() for s in services.checklist.sections):
         _tell(respond, "That section is not in the checklist any more.")
         return
+    readiness = services.readiness()
+    results = list(services.store.latest_results().values())
     blocks = views.status_final(readiness, results, section)
-    # The pick replaces the message it was made on (a private answer if that is not possible).
-    respond(replace_original=True, text=section, blocks=blocks)
+    text = f"{section}: {m.headline(readiness)}"
+    where = _message_of(body)
+    if where is not None:
+        try:
+            client.chat_update(channel=where[0], ts=where[1], text=text, blocks=blocks)
+            return
+        except SlackApiError as exc:
+            log.info("section pick: chat.update failed: %s", exc.response.get("error"))
+    respond(response_type="ephemeral", replace_original=True, text=text, blocks=blocks)
 
 
 def open_signoff(
@@ -146,24 +182,66 @@ def signoff_submitted(
         log.info("sign-off confirmation not delivered: %s", exc.response.get("error"))
 
 
-def vote(ack: Ack, body: dict[str, Any], context: BoltContext, respond: Respond) -> None:
+def _message_of(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(channel, ts) of the channel message a button is on; None for ephemeral messages and
+    views (App Home, modals), which chat.update cannot reach."""
+    container = body.get("container") or {}
+    if container.get("type") != "message" or container.get("is_ephemeral"):
+        return None
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    channel = _channel(body)
+    return (channel, ts) if channel and ts else None
+
+
+def vote(
+    ack: Ack, body: dict[str, Any], client: WebClient, context: BoltContext, respond: Respond
+) -> None:
     services = context["services"]
     decision_id, _, option_id = (_action(body).get("value") or "").partition("|")
+    user = _user(body)
+    from_home = (body.get("container") or {}).get("type") == "view"
     try:
         # Stored before the ack: a crash can't lose a vote Slack was told we took.
         decision, option = services.vote(
-            decision_id, option_id, _user(body), source="slack", request_key=_key(body)
+            decision_id, option_id, user, source="slack", request_key=_key(body)
         )
     except (PreflightError, StoreError) as exc:
         ack()
-        _tell(respond, _error_text(exc))
+        if from_home:
+            log.info("vote from the App Home refused: %s", exc)
+        else:
+            _tell(respond, _error_text(exc))
         return
     ack()
-    _tell(
-        respond,
-        f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
-        f"{m.escape(option.label)}.",
+    names = decide_handler.names_of(context)
+    poll = _message_of(body)
+
+    def after() -> None:
+        # The poll the button is on, and every stored poll of the decision, show the vote.
+        refresh_polls(client, services, decision, names, also=_poll_message(body, poll))
+        if from_home:
+            client.views_publish(user_id=user, view=home_handler.home_view(services, user))
+        else:
+            _tell(
+                respond,
+                f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
+                f"{m.escape(option.label)}.",
+            )
+
+    context["work"].submit(after)
+
+
+def _poll_message(body: dict[str, Any], where: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The clicked message, when it is a poll (its header names a decision)."""
+    if where is None:
+        return None
+    blocks = (body.get("message") or {}).get("blocks") or []
+    is_poll = any(
+        b.get("type") == "header"
+        and str((b.get("text") or {}).get("text", "")).startswith("Decision: ")
+        for b in blocks
     )
+    return where if is_poll else None
 
 
 def runbook_step(

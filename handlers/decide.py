@@ -9,9 +9,20 @@ from slack_bolt import Ack, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import decisions, views
 from bot import messages as m
-from bot import views
-from bot.decisions import option_label, record_markdown, tally
+from bot.decisions import (
+    Names,
+    NotInChannel,
+    mention,
+    option_label,
+    poll_message,
+    record_markdown,
+    record_names,
+    refresh_polls,
+    show_poll,
+    tally,
+)
 from handlers.common import Invocation, answering, parse
 
 
@@ -57,29 +68,33 @@ def list_(inv: Invocation) -> None:
     )
 
 
+def names_of(context: BoltContext) -> Names:
+    """How people are shown: the app's users.info name cache when it put one in the context,
+    else mentions (Slack renders them as names)."""
+    found = context.get("names")
+    return found if callable(found) else mention
+
+
 def show(inv: Invocation) -> None:
+    """`/decide TOPIC`: the poll in the channel, posted or brought back."""
     services = inv.services
     decision = services.find_decision(inv.sub)
-    state = services.store.decision_state(decision.id)
-    votes = services.store.votes(decision.id)
-    mine = votes.get(inv.user)
-    lines = [
-        f"*{m.escape(decision.topic)}* — {m.escape(decision.question)}",
-        f"State: {state.status}"
-        + (
-            f", chosen {m.escape(option_label(decision, state.chosen) or '')}"
-            if state.chosen
-            else ""
-        ),
-    ]
-    for label, count, _ in tally(decision, votes):
-        lines.append(f"• {m.escape(label)}: {count}")
-    lines.append(
-        f"Your vote: {m.escape(option_label(decision, mine) or 'none')} · "
-        f"vote with `/decide {decision.id} OPTION`"
-    )
-    buttons = views.vote_buttons(decision) if state.status != "accepted" else []
-    inv.reply(lines[0], views.to_dicts([views.section("\n".join(lines)), *buttons]))
+    names = names_of(inv.context)
+    inv.reply(m.poll_posted(decision.topic, decision.id))
+
+    def post() -> None:
+        try:
+            show_poll(inv.client, services, decision, inv.channel, names)
+        except NotInChannel as exc:
+            _, blocks = poll_message(services, decision, names)
+            inv.respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=f"{exc} Here is the poll meanwhile.",
+                blocks=[*views.plain(f"{exc} Here is the poll meanwhile."), *blocks][:50],
+            )
+
+    inv.later(post)
 
 
 def vote(inv: Invocation, option: str) -> None:
@@ -90,6 +105,12 @@ def vote(inv: Invocation, option: str) -> None:
         f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
         f"{m.escape(chosen.label)}. You can change it any time."
     )
+    services, names = inv.services, names_of(inv.context)
+
+    def refresh() -> None:
+        refresh_polls(inv.client, services, decision, names)
+
+    inv.later(refresh)
 
 
 def close(inv: Invocation, rest: str) -> None:
@@ -99,7 +120,8 @@ def close(inv: Invocation, rest: str) -> None:
         return
     services = inv.services
     authorized = services.is_decider(inv.user, inv.context.get("usergroups"))
-    decision, chosen = services.close_decision(
+    decision, chosen = decisions.close(
+        services,
         inv.sub,
         option,
         inv.user,
@@ -110,28 +132,27 @@ def close(inv: Invocation, rest: str) -> None:
     )
     inv.reply(
         f":white_check_mark: *{m.escape(decision.topic)}* decided: {m.escape(chosen.label)}. "
-        "The decision record is posted here as a file."
+        "The outcome is announced here, with the decision record attached."
     )
-    record_text = record_markdown(
-        decision, services.store.decision_state(decision.id), services.store.votes(decision.id)
-    )
+    names = names_of(inv.context)
+    closed = (services.store.decision_state(decision.id), services.store.votes(decision.id))
 
-    def upload() -> None:
+    def announce() -> None:
         try:
-            inv.client.files_upload_v2(
-                channel=inv.channel,
-                content=record_text,
-                filename=f"decision-{decision.id}.md",
-                title=f"Decision record: {decision.topic}",
+            decisions.announce_close(
+                inv.client, services, decision, inv.channel, names, closed=closed
             )
+        except NotInChannel as exc:
+            inv.respond(response_type="ephemeral", replace_original=False, text=str(exc))
         except SlackApiError as exc:
             inv.respond(
                 response_type="ephemeral",
-                text=f"I could not post the record here ({exc.response.get('error')}): "
-                f"`/decide {decision.id} record` shows it.",
+                replace_original=False,
+                text=f"I could not post the outcome here ({exc.response.get('error')}): "
+                f"`/decide {decision.id} record` shows the record.",
             )
 
-    inv.later(upload)
+    inv.later(announce)
 
 
 def reopen(inv: Invocation, reason: str) -> None:
@@ -146,13 +167,27 @@ def reopen(inv: Invocation, reason: str) -> None:
         request_key=inv.request_key or None,
     )
     inv.reply(f"*{m.escape(decision.topic)}* is open again.")
+    names = names_of(inv.context)
+
+    def announce() -> None:
+        try:
+            decisions.announce_reopen(
+                inv.client, services, decision, inv.channel, inv.user, reason.strip(), names
+            )
+        except NotInChannel as exc:
+            inv.respond(response_type="ephemeral", replace_original=False, text=str(exc))
+
+    inv.later(announce)
 
 
 def record(inv: Invocation, _: str) -> None:
     services = inv.services
     decision = services.find_decision(inv.sub)
     text = record_markdown(
-        decision, services.store.decision_state(decision.id), services.store.votes(decision.id)
+        decision,
+        services.store.decision_state(decision.id),
+        services.store.votes(decision.id),
+        record_names(names_of(inv.context)),
     )
     inv.reply(
         f"Decision record: {decision.topic}",

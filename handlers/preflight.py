@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from bot.readiness import Gate, Readiness
 from checks.base import Check
 from handlers.common import Invocation, answering, parse
 
+log = logging.getLogger("preflight.handlers")
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -215,20 +217,19 @@ def digest(inv: Invocation) -> None:
     from bot import digests
 
     words = inv.args.split()
-    action = words[0].lower() if words else ""  # bare `digest` explains, never posts
+    action = words[0].lower() if words else ""
+    if action not in ("subscribe", "unsubscribe", "now"):
+        inv.reply(m.digest_usage())  # a bare `digest` explains itself and posts nothing
+        return
     services = inv.services
-    if action in ("subscribe", "unsubscribe", "now") and not services.is_admin(
-        inv.user, inv.context.get("usergroups")
-    ):
+    if not services.is_admin(inv.user, inv.context.get("usergroups")):
         services.store.audit(
             inv.user, f"digest_{action}", inv.channel, allowed=False, source="slack"
         )
         inv.reply("Only Preflight admins can manage digests. Your attempt was logged.")
         return
     if action == "subscribe":
-        at = words[1] if len(words) > 1 else "09:00"
-        sub = digests.subscribe(services, inv.channel, inv.user, at)
-        inv.reply(f"This channel gets a readiness digest every day at {sub.schedule} UTC.")
+        _subscribe(inv, words[1:])
     elif action == "unsubscribe":
         removed = digests.unsubscribe(services, inv.channel, inv.user)
         inv.reply(
@@ -236,7 +237,7 @@ def digest(inv: Invocation) -> None:
             if removed
             else "This channel has no digest; nothing changed."
         )
-    elif action == "now":
+    else:
         inv.ack(response_type="ephemeral", text="Posting the digest…")
 
         def post() -> None:
@@ -246,8 +247,53 @@ def digest(inv: Invocation) -> None:
                 inv.respond(response_type="ephemeral", text=str(exc))
 
         inv.later(post)
-    else:
-        inv.reply("Usage: `/preflight digest subscribe [HH:MM] | unsubscribe | now`.")
+
+
+def _subscribe(inv: Invocation, words: list[str]) -> None:
+    """`subscribe [daily|weekdays|weekly DAY] [HH:MM] [Area/City]`; without a zone, the
+    subscriber's own from their Slack profile (users.info), looked up after the ack."""
+    from bot import digests
+
+    services = inv.services
+    typed = digests.parse_schedule(words)  # a typo is refused here, before the ack
+    if any("/" in w or w.upper() == "UTC" for w in words):
+        sub = digests.subscribe(services, inv.channel, inv.user, typed)
+        inv.reply(_subscribed(services, sub.schedule))
+        return
+    inv.ack(response_type="ephemeral", text="Subscribing this channel…")
+
+    def with_profile_zone() -> None:
+        zone = _profile_zone(inv)
+        note = m.digest_zone_from_profile(zone) if zone else m.digest_zone_unknown()
+        try:
+            schedule = digests.parse_schedule(words, default_zone=zone)
+        except digests.BadSchedule:  # a zone Slack knows but this machine's tzdata does not
+            schedule, note = typed, m.digest_zone_unknown()
+        sub = digests.subscribe(services, inv.channel, inv.user, schedule)
+        inv.respond(response_type="ephemeral", text=_subscribed(services, sub.schedule, note))
+
+    inv.later(with_profile_zone)
+
+
+def _profile_zone(inv: Invocation) -> str | None:
+    try:
+        user = inv.client.users_info(user=inv.user).get("user") or {}
+    except SlackApiError as exc:
+        log.info("users.info for the digest's time zone failed: %s", exc.response.get("error"))
+        return None
+    zone = user.get("tz")
+    return zone if isinstance(zone, str) and zone else None
+
+
+def _subscribed(services: Any, stored: str, note: str = "") -> str:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot import digests
+
+    schedule = digests.stored_schedule(stored)
+    nxt = schedule.next_slot(datetime.now(UTC)).astimezone(ZoneInfo(schedule.zone))
+    return m.digest_subscribed(schedule.describe(), f"{nxt:%a %d %b %H:%M} {schedule.zone}", note)
 
 
 def export(inv: Invocation) -> None:

@@ -106,8 +106,11 @@ def publish(
             # Stored however late Slack answered: the run's thread is where steps are told.
             services.store.set_run_message(run.id, posted["channel"], posted["ts"])
     except SlackApiError as exc:
-        log.info("cannot show run %s in channel: %s", run.id, exc.response.get("error"))
+        error = exc.response.get("error")
+        log.info("cannot show run %s in channel: %s", run.id, error)
         if respond is not None:
+            if error in ("not_in_channel", "channel_not_found"):
+                text = f"{m.not_in_channel('post the run here')} {text}"
             respond(response_type="ephemeral", text=text, blocks=blocks)
     except OSError as exc:  # timeouts and resets: Slack may or may not have posted it
         log.warning("run %s: Slack did not answer (%s)", run.id, type(exc).__name__)

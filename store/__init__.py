@@ -1,6 +1,7 @@
 """Persistence: the only package with SQL. SQLite via sqlite-utils; events in, state derived."""
 
 from store.db import open_database
+from store.decision_polls import DigestPoint, PollMessage
 from store.errors import (
     DecisionClosed,
     DecisionNotClosed,
@@ -39,9 +40,11 @@ __all__ = [
     "DecisionClosed",
     "DecisionNotClosed",
     "DecisionState",
+    "DigestPoint",
     "DuplicateItem",
     "ImportReport",
     "Override",
+    "PollMessage",
     "RunEnded",
     "RunbookRun",
     "Signoff",

@@ -419,3 +419,30 @@ def m004_acceptances_overrides(db: sqlite_utils.Database) -> None:
             *_append_only("override_events"),
         ],
     )
+
+
+@MIGRATIONS()
+def m006_decision_polls_digest_slots(db: sqlite_utils.Database) -> None:
+    _run(
+        db,
+        [
+            # Where each decision's poll message is, per channel (the latest row counts).
+            """CREATE TABLE decision_polls (
+                id INTEGER PRIMARY KEY,
+                decision_id TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                ts TEXT NOT NULL,
+                at TEXT NOT NULL
+            )""",
+            "CREATE INDEX decision_polls_decision ON decision_polls(decision_id, channel, id)",
+            # One row per subscription (channel) and scheduled time, inserted before posting:
+            # the unique key is what makes a slot post once across restarts and processes.
+            """CREATE TABLE digest_slots (
+                channel TEXT NOT NULL,
+                slot TEXT NOT NULL,
+                claimed_at TEXT NOT NULL,
+                outcome TEXT,
+                PRIMARY KEY (channel, slot)
+            )""",
+        ],
+    )

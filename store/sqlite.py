@@ -15,6 +15,7 @@ from store import db as schema
 from store.audit import AuditStore
 from store.base import StoreBase
 from store.checklist import ChecklistStore, content_sha256
+from store.decision_polls import DecisionPollsStore
 from store.decisions import DecisionStore
 from store.digests import DigestStore
 from store.gate import GateStore
@@ -31,6 +32,7 @@ class Store(
     SignoffStore,
     GateStore,
     DecisionStore,
+    DecisionPollsStore,
     ResultStore,
     RunbookStore,
     DigestStore,

@@ -129,16 +129,18 @@ def test_schedule_time_reads_stored_schedules(stored: str, hour_minute: tuple[in
 
 def test_subscribe_stores_the_normalised_time_and_audits(services: Services) -> None:
     sub = digests.subscribe(services, CHANNEL, "U1", "9:30")
-    assert (sub.channel, sub.user, sub.schedule) == (CHANNEL, "U1", "09:30")
-    assert [(s.channel, s.schedule) for s in services.store.subscriptions()] == [(CHANNEL, "09:30")]
+    assert (sub.channel, sub.user, sub.schedule) == (CHANNEL, "U1", "daily 09:30 UTC")
+    assert [(s.channel, s.schedule) for s in services.store.subscriptions()] == [
+        (CHANNEL, "daily 09:30 UTC")
+    ]
     entry = services.store.audit_log(limit=1)[0]
     assert (entry.actor, entry.action, entry.target, entry.detail, entry.source) == (
-        "U1", "digest_subscribe", CHANNEL, "09:30", "slack",
+        "U1", "digest_subscribe", CHANNEL, "daily 09:30 UTC", "slack",
     )  # fmt: skip
 
 
 def test_subscribe_defaults_to_nine_utc(services: Services) -> None:
-    assert digests.subscribe(services, CHANNEL, "U1").schedule == "09:00"
+    assert digests.subscribe(services, CHANNEL, "U1").schedule == "daily 09:00 UTC"
 
 
 def test_a_bad_schedule_is_refused_and_nothing_is_stored(services: Services) -> None:
@@ -271,9 +273,10 @@ def test_first_digest(services: Services, fake_slack: FakeSlack, probe: Probe) -
     blocks = json.dumps(call.blocks, ensure_ascii=False)
     assert "Preflight readiness digest" in blocks
     assert "*First digest*" in blocks
-    assert "*Top blockers* (3)" in blocks
-    assert "`tls` TLS certificate installed" in blocks
+    # Blockers grouped by cause, with the status message's own renderer.
+    assert "*Top blockers* (3 items, 3 causes)" in blocks
     assert f"{PROBE} FAIL: probe target says no" in blocks
+    assert "`tls`" in blocks and "`backups`" in blocks
     assert "What changed" not in blocks
     snap = services.store.last_digest_snapshot(CHANNEL)
     assert snap is not None and snap["checks"] == {PROBE: "FAIL"}
@@ -300,7 +303,7 @@ def test_digest_after_a_signoff_and_a_check_flip(
     ]:
         assert line in blocks
     assert "First digest" not in blocks
-    assert "*Top blockers* (1)" in blocks
+    assert "*Top blockers* (1 items, 1 causes)" in blocks
     assert_valid(fake_slack)
 
 
@@ -414,7 +417,6 @@ def test_checklist_and_check_text_cannot_inject_markup(
             for markup in ("<!channel", "<!here", "<!everyone", "<https://", "<@u999", "<#c"):
                 assert markup not in sent.lower()
     blocks = posted(fake_slack)[0][1]
-    assert "&lt;!channel&gt; rotate &amp; &lt;https://evil.example|click here&gt;" in blocks
     assert "&lt;!everyone&gt; certificate" in blocks
     assert "&lt;!Here&gt; Backup &amp; Restore" in blocks  # section titles are title-cased
     assert_valid(fake_slack)

@@ -12,7 +12,11 @@ def test_decide_lists_shows_and_votes_with_aliases(slack: SlackApp) -> None:
     listing = slack.reply("list", command="/decide")
     assert "Email Service" in json.dumps(listing["blocks"])
     shown = slack.reply("email", command="/decide")
-    assert "AWS SES" in json.dumps(shown["blocks"]) and "decide_vote" in json.dumps(shown["blocks"])
+    assert "poll for *Email Service* is in this channel" in shown["text"]
+    slack.settle()
+    poll = slack.fake.calls_to("chat.postMessage")[-1]
+    assert "AWS SES" in json.dumps(poll.data["blocks"])
+    assert "decide_vote" in json.dumps(poll.data["blocks"])
     voted = slack.reply("email SES", command="/decide")
     assert "Your vote on *Email Service*: AWS SES" in voted["text"]
     slack.reply("email sendgrid", command="/decide")  # change of mind
@@ -39,6 +43,10 @@ def test_closing_needs_a_decider_and_refusals_are_audited(slack: SlackApp) -> No
     slack.reply("email SES", command="/decide")
     closed = slack.reply("email close SES cheapest at our volume", command="/decide", user=DECIDER)
     assert "decided: AWS SES" in closed["text"]
+    slack.settle()
+    announced = slack.fake.calls_to("chat.postMessage")[-1]
+    assert "*Email Service* decided: *AWS SES*" in (announced.text or "")
+    assert "Because: cheapest at our volume" in (announced.text or "")
     state = slack.store.decision_state("email-service")
     assert state.status == "accepted" and state.chosen == "aws-ses"
     slack.settle()
@@ -47,7 +55,9 @@ def test_closing_needs_a_decider_and_refusals_are_audited(slack: SlackApp) -> No
     record = slack.reply("email record", command="/decide")
     text = json.dumps(record["blocks"])
     assert "Status: accepted" in text and "cheapest at our volume" in text
-    assert "Chosen option" in text and DECIDER in text
+    assert (
+        "Chosen option" in text and DECIDER.lower() in text
+    )  # the record names people (users.info)
     # the decision item is now done
     item = "email-service/decision-needed-email-provider-sendgrid-aws-ses"
     assert slack.services.readiness().state(item).done  # type: ignore[union-attr]

@@ -168,9 +168,11 @@ def test_admins_subscribe_a_channel_to_digests_and_anyone_can_post_one(slack: Sl
     assert slack.store.subscriptions() == []
     assert "HH:MM" in slack.reply("digest subscribe 25:00", user=ADMIN)["text"]
     assert slack.store.subscriptions() == []
-    reply = slack.reply("digest subscribe 08:30", user=ADMIN)
+    reply = slack.reply("digest subscribe 08:30 UTC", user=ADMIN)
     assert "every day at 08:30 UTC" in reply["text"]
-    assert [(s.channel, s.schedule) for s in slack.store.subscriptions()] == [("C123", "08:30")]
+    assert [(s.channel, s.schedule) for s in slack.store.subscriptions()] == [
+        ("C123", "daily 08:30 UTC")
+    ]
     slack.reply("digest now", user=ADMIN)
     slack.settle()
     digest = slack.fake.calls_to("chat.postMessage")[-1]

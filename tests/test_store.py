@@ -88,12 +88,14 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
         ("m002_assignments",),
         ("m003_checklist_source",),
         ("m004_acceptances_overrides",),
+        ("m006_decision_polls_digest_slots",),
     ]
     expected = {
         "checklist_versions", "items", "decisions", "decision_options", "signoff_events",
         "vote_events", "decision_events", "check_results", "latest_results", "runbook_runs",
         "runbook_step_events", "digest_subscriptions", "digest_snapshots", "audit_log",
-        "processed_requests", "signoff_latest", "assignment_events",
+        "processed_requests", "signoff_latest", "assignment_events", "decision_polls",
+        "digest_slots",
     }  # fmt: skip
     assert expected <= set(s.db.table_names())
     s.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -40,7 +41,9 @@ TEAM_ID = "T123"
 BOT_USER_ID = "UBOT123"
 BOT_ID = "BBOT123"
 APP_ID = "A123"
-BOT_SCOPES = "commands,chat:write,users:read,usergroups:read,channels:read,files:write"
+BOT_SCOPES = (
+    "commands,chat:write,chat:write.public,users:read,usergroups:read,channels:read,files:write"
+)
 
 _HTTP_ERRORS = {429: "ratelimited", 500: "fatal_error", 503: "service_unavailable"}
 _FIRST_TS = 1_700_000_000
@@ -107,6 +110,25 @@ class _Reply:
 
 
 @dataclass
+class _Bucket:
+    """A method's rate limit: `rate` calls a second, `burst` at once (a token bucket)."""
+
+    rate: float
+    burst: float
+    tokens: float
+    at: float
+
+    def take(self, now: float) -> float:
+        """0 when a call may pass (and takes its token), else seconds until one may."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+@dataclass
 class _Fault:
     status: int
     error: str
@@ -139,6 +161,7 @@ class FakeSlack:
         self._last_arrival = time.monotonic()
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._hangs: dict[str, deque[float]] = defaultdict(deque)
+        self._limits: dict[str, _Bucket] = {}
         self._ids = itertools.count(1)
         self._users: dict[str, dict[str, Any]] = {}
         self._usergroups: dict[str, list[str]] = {}
@@ -302,6 +325,19 @@ class FakeSlack:
         with self._lock:
             self._faults[method].extend([_Fault(200, error)] * times)
 
+    def rate_limit(self, method: str, per_second: float, burst: int | None = None) -> None:
+        """Limit `method` to `per_second` calls a second with bursts of `burst` (default: one
+        second's worth), as Slack's tiers do; a call over the limit gets HTTP 429 with
+        `Retry-After` (whole seconds, as Slack sends it)."""
+        size = float(burst if burst is not None else max(1, int(per_second)))
+        with self._lock:
+            self._limits[method] = _Bucket(per_second, size, size, time.monotonic())
+
+    def minimum_seconds(self, method: str, calls: int) -> float:
+        """The least time `calls` calls to `method` can take under its rate limit."""
+        bucket = self._limits[method]
+        return max(0.0, (calls - bucket.burst) / bucket.rate)
+
     def hang(self, method: str, seconds: float, times: int = 1) -> None:
         """Delay the answer to the next `times` calls to `method` (other requests go on)."""
         with self._lock:
@@ -383,6 +419,15 @@ class FakeSlack:
             view_id = self._home_views.get(user_id)
             return self.view(view_id) if view_id else None
 
+    def uploaded_to(self, channel: str) -> list[dict[str, Any]]:
+        """Completed uploads shared in `channel` (by channel_id or in channels)."""
+        with self._lock:
+            return [
+                f
+                for f in self._files.values()
+                if f["completed"] and (f.get("channel_id") == channel or channel in f["channels"])
+            ]
+
     def uploaded_file(self, file_id: str) -> dict[str, Any] | None:
         """An uploaded file: id, name, title, length, content (bytes), channel_id, completed."""
         with self._lock:
@@ -397,6 +442,11 @@ class FakeSlack:
         payload.update({k: v for k, v in parse_qsl(url.query) if k not in payload})
         with self._lock:
             fault = self._faults[method].popleft() if self._faults.get(method) else None
+            bucket = self._limits.get(method)
+            if fault is None and bucket is not None:
+                wait = bucket.take(time.monotonic())
+                if wait:
+                    fault = _Fault(429, "ratelimited", max(1, math.ceil(wait)))
             delay = self._hangs[method].popleft() if self._hangs.get(method) else 0.0
             try:
                 reply = self._reply(method, payload, headers, fault, raw)
@@ -644,6 +694,7 @@ class FakeSlack:
             "content": None,
             "channel_id": None,
             "completed": False,
+            "channels": [],
         }
         return {
             "ok": True,
@@ -669,6 +720,8 @@ class FakeSlack:
                 return {"ok": False, "error": "file_not_found"}
             found["completed"] = True
             found["channel_id"] = data.get("channel_id")
+            found["channels"] = [c for c in str(data.get("channels") or "").split(",") if c]
+            found["thread_ts"] = data.get("thread_ts")
             found["title"] = item.get("title") or found["name"]
             done.append({"id": found["id"], "title": found["title"]})
         return {"ok": True, "files": done}
