@@ -129,11 +129,8 @@ class StatusRuns:
         respond: Callable[..., Any],
         *,
         fresh: bool = False,
-        message_ts: str | None = None,
     ) -> None:
-        """Show a status message in channel, following a run of checks (or a recent one).
-        With message_ts (the Re-run button's own message) that message is updated in place
-        instead of a new one being posted."""
+        """Show a status message in channel, following a run of checks (or a recent one)."""
         wanted = frozenset(c.id for c in checks)
         with self._lock:
             self._prune()
@@ -145,7 +142,7 @@ class StatusRuns:
             if shared is None:
                 shared = _Run(wanted, len(checks), services.readiness())
                 self._current.append(shared)
-        watcher = _Watcher(client, channel, section, respond, ts=message_ts)
+        watcher = _Watcher(client, channel, section, respond)
         if shared.final is not None:
             _post_final(watcher, shared)
             with shared.lock:
@@ -225,11 +222,6 @@ def _post_first(w: _Watcher, shared: _Run) -> None:
     with shared.lock:
         snapshot = list(shared.results)
     progress = views.status_progress(shared.total, snapshot, shared.before)
-    if w.ts is not None:
-        if _update(w, f"Checking {shared.total} checks…", progress):
-            w.last_update = time.monotonic()
-            return
-        w.ts = None  # the message is gone: post a new one
     try:
         posted = w.client.chat_postMessage(
             channel=w.channel,
@@ -249,8 +241,6 @@ def _post_final(w: _Watcher, shared: _Run) -> None:
     assert shared.final is not None
     blocks = shared.final_blocks(w.section)
     text = m.headline(shared.final[0])
-    if w.ts is not None and _update(w, text, blocks):
-        return
     try:
         posted = w.client.chat_postMessage(channel=w.channel, text=text, blocks=blocks)
         w.ts, w.channel = posted["ts"], posted["channel"]
