@@ -48,6 +48,7 @@ from bot.errors import (
     UnknownTopic,
 )
 from bot.model import Checklist, Decision, ImportNote, Item, Option, Runbook
+from bot.parsed_cache import ParsedCache, cache_key
 from bot.readiness import ItemState, ItemStatus, Readiness, fingerprint
 from bot.settings import Settings
 from checks import registry
@@ -196,7 +197,7 @@ class Services:
         masked, credential_notes = mask_credentials(
             text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
         )
-        parsed = parse_checklist(masked, source=origin)
+        parsed = self._parse(masked, origin)
         if not parsed.items:
             raise NotAChecklist(f"no checklist items found in {display or origin}")
         bindings = self._bindings_for(masked, origin, {i.id for i in parsed.items})
@@ -285,7 +286,7 @@ class Services:
         current = self.store.current_checklist()
         if current is None or current.source_text is None:
             return False
-        parsed = parse_checklist(current.source_text, source=current.origin)
+        parsed = self._parse(current.source_text, current.origin)
         bindings = {k: tuple(v) for k, v in current.bindings.items()}
         bound, missing = apply_bindings(parsed, bindings)
         if self.settings.preflight_runbooks_dir:
@@ -303,6 +304,21 @@ class Services:
             self.missing_bindings = missing
             self._scan_copy = None
         return True
+
+    def _parse(self, text: str, origin: str) -> Checklist:
+        """parse_checklist(text), from the parsed-checklist cache beside the store when this
+        text was parsed before (every start re-read the same document; perf, issue 11)."""
+        # The store's own file (a test may hand in a store apart from the settings' path);
+        # a backend with no file has no cache.
+        where = getattr(self.store, "file", None)
+        cache = ParsedCache.beside(where() if callable(where) else None)
+        key = cache_key(text, origin) if cache is not None else ""
+        parsed = cache.get(key) if cache is not None else None
+        if parsed is None:
+            parsed = parse_checklist(text, source=origin)
+            if cache is not None:
+                cache.put(key, parsed)
+        return parsed
 
     def checklist_history(self) -> list[ChecklistVersion]:
         return self.store.checklist_history()

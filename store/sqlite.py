@@ -1190,6 +1190,10 @@ class Store:
         self._readers_lock = threading.Lock()  # not self._lock: a writer may hold that
         self._readers_closed = False
 
+    def file(self) -> str | None:
+        """The store's database file; None for a store in memory."""
+        return self._reader_path
+
     def _reader(self) -> sqlite3.Connection | None:
         """This thread's reader connection (opened on first use), None for an in-memory store."""
         if self._reader_path is None:
