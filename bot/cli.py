@@ -367,13 +367,14 @@ def import_(
     from bot.services import read_checklist_text
 
     with _edge():
-        read_checklist_text(path)  # refuse a non-checklist before a store is even opened
+        text = read_checklist_text(path)  # refuse a non-checklist before a store is opened
     # A fresh store takes this file as its first version, not the bundled checklist first.
     services = _services(db, bootstrap=False)
     if bindings is not None:
         services.settings.preflight_bindings = bindings
     with _edge():
-        prepared = services.prepare_file(path)  # all validation before the store is touched
+        # All validation before the store is touched (the file is read once).
+        prepared = services.prepare_text(text, str(path), display=str(path))
         report = services.commit(prepared, imported_by=user or os.environ.get("USER", ""))
     if not report.new_version:
         _say(f"{path.name} is already the current checklist (version {report.version}).")

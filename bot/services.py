@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -106,9 +107,16 @@ def read_checklist_text(path: Path) -> str:
     """A checklist file's text, refused (ChecklistError, one line) when it is not readable Markdown
     or holds no checklist item. Touches no store."""
     text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
-    if not parse_checklist(text).items:
+    if not _parsed(text, str(path)).items:
         raise NotAChecklist(f"no checklist items found in {path}")
     return text
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed(text: str, origin: str) -> Checklist:
+    """parse_checklist, remembered for the next ask in this process: an import reads the
+    file once to refuse a non-checklist and again to import it (perf, issue 11)."""
+    return parse_checklist(text, source=origin)
 
 
 def _remove_quietly(path: str) -> None:
@@ -190,7 +198,9 @@ class Services:
     def prepare_file(self, path: Path) -> Prepared:
         """Read a checklist file for import; ChecklistError/BindingsError (one line) when it is
         not one. Nothing is written."""
-        text = read_checklist_text(path)
+        # prepare_text refuses a file with no item, with read_checklist_text's words; reading
+        # the text alone lets a start with PREFLIGHT_CHECKLIST take the parse from the cache.
+        text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
         return self.prepare_text(text, str(path), display=str(path))
 
     def prepare_text(self, text: str, origin: str, *, display: str | None = None) -> Prepared:
@@ -315,7 +325,7 @@ class Services:
         key = cache_key(text, origin) if cache is not None else ""
         parsed = cache.get(key) if cache is not None else None
         if parsed is None:
-            parsed = parse_checklist(text, source=origin)
+            parsed = _parsed(text, origin)
             if cache is not None:
                 cache.put(key, parsed)
         return parsed

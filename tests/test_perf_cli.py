@@ -53,6 +53,7 @@ def test_a_start_reads_the_cached_parse(tmp_path: Path, monkeypatch: pytest.Monk
         raise AssertionError("parsed again")
 
     monkeypatch.setattr(bot.services, "parse_checklist", no_parse)
+    bot.services._parsed.cache_clear()  # not the in-process memo: the file beside the store
     again = Services.from_settings(Settings(preflight_db=str(db)), env={})
     assert again.checklist == first.checklist
     again.store.close()
