@@ -149,7 +149,7 @@ def web_client(services: Services) -> WebClient:
     redacts everything it sends."""
     token = services.settings.slack_bot_token
     return RedactingWebClient(
-        redactor=Redactor.from_env(services.env),
+        redactor=CachingRedactor.from_env(services.env),
         token=token.get_secret_value() if token else None,
         base_url=services.settings.preflight_slack_api_url,
         timeout=SLACK_API_TIMEOUT_S,
