@@ -56,7 +56,7 @@ from checks import registry
 from checks.base import Check, CheckContext, Result, Status, utcnow
 from checks.redact import Redactor
 from checks.runner import run_checks
-from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
+from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Signoff, Store
 from store.records import ChangeMarks
 
 MAX_REF_LEN = 200  # longer than any item id, topic or option; refuse early rather than search
@@ -143,6 +143,11 @@ class Services:
     # The last readiness and what it was computed from (perf, issue 11).
     _readiness_cache: _ReadinessCache | None = field(default=None, repr=False)
     _readiness_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Standing sign-offs as of (checklist version, newest sign-off event id), kept up to date
+    # by the changed items only.
+    _signoffs_state: tuple[int, int, dict[str, list[Signoff]]] | None = field(
+        default=None, repr=False
+    )
 
     # ---- construction -------------------------------------------------------------------
 
@@ -536,7 +541,7 @@ class Services:
             results = self.store.latest_results()
             readiness = readiness_mod.compute(
                 checklist,
-                self.store.signoffs(),
+                self._standing_signoffs(marks.version),
                 results,
                 self.store.decision_states(),
                 now,
@@ -548,6 +553,27 @@ class Services:
                 checklist, key, readiness, _fresh_until(results, now)
             )
             return readiness
+
+    def _standing_signoffs(self, version: int) -> Mapping[str, Sequence[Signoff]]:
+        """store.signoffs(), re-reading only the items with a sign-off event since the last
+        call (all of them after a new checklist version). Under _readiness_lock."""
+        state = self._signoffs_state
+        delta = getattr(self.store, "signoffs_delta", None)
+        if delta is None:  # a store without the incremental read
+            return self.store.signoffs()
+        incremental = state is not None and state[0] == version
+        now, newest, found = delta(state[1] if state and incremental else 0, full=not incremental)
+        if now != version:  # another version became current in between: read it all afresh
+            incremental = False
+            version, (now, newest, found) = now, delta(0, full=True)
+        if state is not None and incremental:
+            standing = {**state[2], **found}
+            for item_id in [k for k, v in found.items() if not v]:
+                del standing[item_id]
+        else:
+            standing = found
+        self._signoffs_state = (version, newest, standing)
+        return standing
 
     def item_state(self, item_id: str) -> ItemState:
         """One item's state now (after a sign-off, to say whether it still blocks)."""

@@ -1272,3 +1272,45 @@ class Store:
         "(SELECT MAX(id) FROM vote_events), (SELECT MAX(id) FROM decision_events), "
         "(SELECT MAX(id) FROM acceptance_events), (SELECT MAX(id) FROM override_events)"
     )
+
+    def signoffs_delta(
+        self, since_event: int, full: bool = False
+    ) -> tuple[int, int, dict[str, list[Signoff]]]:
+        """What changed in the standing sign-offs after event `since_event`: the current
+        checklist version, the newest event id, and the standing sign-offs (oldest first,
+        possibly none) of every current item with a later event; with `full`, of every
+        current item (like signoffs()). One snapshot, so
+        a cache of signoffs() updated with it stays exactly signoffs() as of the returned id:
+        a sign-off changes one item, not the reading of all of them (perf, issue 11)."""
+        with self._read():
+            row = self._one(
+                "SELECT (SELECT MAX(version) FROM checklist_versions), "
+                "(SELECT MAX(id) FROM signoff_events)"
+            )
+            version, newest = (int(row[0] or 0), int(row[1] or 0)) if row else (0, 0)
+            if full:
+                changed: list[str] | None = None
+            else:
+                changed = [
+                    r[0]
+                    for r in self._all(
+                        "SELECT DISTINCT item_id FROM signoff_events WHERE id > ?", (since_event,)
+                    )
+                ]
+            rows = self._all(
+                "SELECT e.item_id, e.user, e.at, e.note, e.na_reason, e.source "
+                "FROM signoff_latest l JOIN signoff_events e ON e.id = l.event_id "
+                "JOIN items i ON i.version = (SELECT MAX(version) FROM checklist_versions) "
+                "AND i.id = e.item_id "
+                "WHERE e.action = 'signoff' AND e.version >= i.since_version "
+                "AND (?1 IS NULL OR l.item_id IN (SELECT value FROM json_each(?1))) "
+                "ORDER BY e.id",
+                (None if changed is None else json.dumps(changed),),
+            )
+        result: dict[str, list[Signoff]] = {item_id: [] for item_id in changed or ()}
+        parse = datetime.fromisoformat
+        for item_id, user, at, note, na_reason, source in rows:
+            result.setdefault(item_id, []).append(
+                Signoff(item_id, user, parse(at), note, na_reason, source)
+            )
+        return version, newest, result
