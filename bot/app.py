@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -18,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_bolt.middleware.request_verification import RequestVerification
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -40,6 +42,7 @@ USERGROUP_CACHE_S = 300
 # Longest a request thread waits for its listener's ack in one look; Bolt gives up after its
 # ack timeout (3 s) and answers for itself.
 ACK_WAIT_S = 3.0
+SWITCH_INTERVAL_S = 0.001  # see _shorten_gil_switch
 
 
 class RedactingWebClient(WebClient):
@@ -147,7 +150,7 @@ def web_client(services: Services) -> WebClient:
     redacts everything it sends."""
     token = services.settings.slack_bot_token
     return RedactingWebClient(
-        redactor=Redactor.from_env(services.env),
+        redactor=CachingRedactor.from_env(services.env),
         token=token.get_secret_value() if token else None,
         base_url=services.settings.preflight_slack_api_url,
         timeout=SLACK_API_TIMEOUT_S,
@@ -294,6 +297,78 @@ def request_key(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _shorten_gil_switch() -> None:
+    """Acks are latency-bound: every store call releases the GIL, and getting it back from a
+    busy thread waits out the switch interval (5 ms by default). A listener does a few
+    store calls before it acks, so at the default the ack of a cheap command waited tens of
+    milliseconds behind threads doing slow work (measured: p99 ×2.5 of a bare Bolt app)."""
+    if sys.getswitchinterval() > SWITCH_INTERVAL_S:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+class _Prepare(Middleware):
+    """Every request: put the services and redacting Slack helpers into the context, then
+    drop a retried or repeated delivery (acknowledged and otherwise ignored).
+
+    One class-based middleware rather than two decorated functions: Bolt inspects a function
+    middleware's signature to build its arguments on every request, which cost more than
+    what the middleware does (perf, issue 11)."""
+
+    def __init__(
+        self,
+        services: Services,
+        client: WebClient,
+        redactor: Redactor,
+        unsigned: bool,
+        work: WorkPool,
+        usergroups: UsergroupCache,
+        status_runs: live_status.StatusRuns,
+        people: Callable[[str], str],
+    ) -> None:
+        self.services = services
+        self.people = people
+        self.client = client
+        self.redactor = redactor
+        self.unsigned = unsigned
+        self.work = work
+        self.usergroups = usergroups
+        self.status_runs = status_runs
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse:
+        context, services = req.context, self.services
+        # Another process (`preflight import`) may have made a new checklist current.
+        services.refresh()
+        if context.respond is not None:
+            context["respond"] = RedactingRespond(context.respond, self.redactor)
+        # The ack's own body (an ephemeral answer) is a payload to Slack too.
+        context["ack"] = RedactingAck(self.redactor)
+        # Bolt hands listeners a fresh plain WebClient per request; ours redacts. It is shared
+        # across threads safely because nothing changes its token after start.
+        context["client"] = self.client
+        context["services"] = services
+        context["work"] = self.work
+        context["usergroups"] = self.usergroups
+        context["status_runs"] = self.status_runs
+        context["names"] = self.people  # user id -> display name (users.info, cached)
+        context["correlation_id"] = uuid.uuid4().hex[:10]
+        if self.unsigned:
+            # No signing secret: only Socket Mode (authenticated by the app token) or an
+            # in-process dispatch by the tests reaches here.
+            context[VERIFIED] = True
+        # A retried or repeated delivery is acknowledged and otherwise ignored.
+        key = request_key(req.body)
+        if key is not None and not services.store.claim_request("seen:" + key):
+            log.info(
+                "duplicate delivery %s ignored (retry %s)",
+                key,
+                req.headers.get("x-slack-retry-num", ["-"])[0],
+            )
+            return BoltResponse(status=200, body="")
+        return next()
+
+
 def build_app(
     services: Services,
     *,
@@ -303,6 +378,7 @@ def build_app(
     work_workers: int | None = None,
 ) -> App:
     settings = services.settings
+    _shorten_gil_switch()
     for name in ("slack_bolt", "slack_sdk"):
         # At DEBUG these log request bodies and headers; never let them, whatever the root level.
         if logging.getLogger(name).getEffectiveLevel() < logging.INFO:
@@ -327,45 +403,9 @@ def build_app(
 
     redactor = CachingRedactor.from_env(services.env)
 
-    @app.middleware
-    def inject(
-        context: BoltContext, body: dict[str, Any], next: Callable[[], BoltResponse]
-    ) -> BoltResponse:
-        # Another process (`preflight import`) may have made a new checklist current.
-        services.refresh()
-        if context.respond is not None:
-            context["respond"] = RedactingRespond(context.respond, redactor)
-        # The ack's own body (an ephemeral answer) is a payload to Slack too.
-        context["ack"] = RedactingAck(redactor)
-        # Bolt hands listeners a fresh plain WebClient per request; ours redacts. It is shared
-        # across threads safely because nothing changes its token after start.
-        context["client"] = client
-        context["services"] = services
-        context["work"] = work
-        context["usergroups"] = usergroups
-        context["names"] = people  # user id -> display name (users.info, cached)
-        context["status_runs"] = status_runs
-        context["correlation_id"] = uuid.uuid4().hex[:10]
-        if secret is None:
-            # No signing secret: only Socket Mode (authenticated by the app token) or an
-            # in-process dispatch by the tests reaches here.
-            context[VERIFIED] = True
-        return next()
-
-    @app.middleware
-    def dedupe(
-        request: BoltRequest, body: dict[str, Any], next: Callable[[], BoltResponse]
-    ) -> BoltResponse:
-        """A retried or repeated delivery is acknowledged and otherwise ignored."""
-        key = request_key(body)
-        if key is not None and not services.store.claim_request("seen:" + key):
-            log.info(
-                "duplicate delivery %s ignored (retry %s)",
-                key,
-                request.headers.get("x-slack-retry-num", ["-"])[0],
-            )
-            return BoltResponse(status=200, body="")
-        return next()
+    app.middleware(
+        _Prepare(services, client, redactor, secret is None, work, usergroups, status_runs, people)
+    )
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any], context: BoltContext) -> BoltResponse:

@@ -12,27 +12,19 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
-from bot import messages
-from bot.bindings import BindingsError, suggestion_yaml
-from bot.checklist import ChecklistError
-from bot.decisions import option_label, record_markdown, tally
-from bot.errors import AmbiguousRef, PreflightError
-from bot.logs import configure_logging
-from bot.model import Checklist, ImportNote
-from bot.readiness import Gate, Readiness
-from bot.services import Services
-from bot.settings import Settings
-from checks import registry
-from checks.base import Result, Status
-from checks.redact import Redactor
-from store.errors import StoreError
+# Everything else is imported where a command needs it: `preflight --help` or `gate` should
+# not pay for pydantic settings, sqlite-utils, markdown-it, boto3 or rich (perf, issue 11).
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.model import Checklist, ImportNote
+    from bot.readiness import Readiness
+    from bot.services import Services
+    from checks.base import Result
 
 app = typer.Typer(
     help="Preflight: a live, self-verifying launch checklist (terminal, CI and Slack).",
@@ -40,9 +32,33 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
+
+
+class _LazyConsole:
+    """A rich Console made on first use (importing rich costs more than a short command)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+out: Any = _LazyConsole()
+err: Any = _LazyConsole(stderr=True)
+
+
+def _print_json(data: Any) -> None:
+    """JSON on stdout as rich's print_json wrote it (indent 2, UTF-8 kept), by the standard
+    library: at 20,000 items rich spent most of `status --json` highlighting it."""
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
 
 DbOption = Annotated[
     Path | None,
@@ -60,6 +76,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def _edge() -> Iterator[None]:
     """Turn the domain's named errors into one clear line and exit code 2."""
+    from bot.bindings import BindingsError
+    from bot.checklist import ChecklistError
+    from bot.errors import AmbiguousRef, PreflightError
+    from store.errors import StoreError
+
     try:
         yield
     except AmbiguousRef as exc:
@@ -69,6 +90,9 @@ def _edge() -> Iterator[None]:
 
 
 def _services(db: Path | None, *, bootstrap: bool = True) -> Services:
+    from bot.services import Services
+    from bot.settings import Settings
+
     settings = Settings()
     if db is not None:
         settings.preflight_db = str(db)
@@ -80,6 +104,8 @@ def _services(db: Path | None, *, bootstrap: bool = True) -> Services:
 def _run_checks_with_progress(services: Services, checks: list[Any], active: bool) -> list[Result]:
     if not out.is_terminal:
         return services.run_checks(checks, allow_active=active)
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True
     ) as p:
@@ -113,6 +139,8 @@ def _checklist_line(info: dict[str, Any]) -> str:
 
 def _line(text: str) -> None:
     """One line of plain text, never wrapped or styled by rich (we fit it ourselves)."""
+    from bot import messages
+
     body = text.lstrip()
     indent = text[: len(text) - len(body)]
     line = indent + messages.shorten(body, messages.TERMINAL_WIDTH - len(indent))
@@ -121,6 +149,8 @@ def _line(text: str) -> None:
 
 def _print_groups(r: Readiness, limit: int) -> None:
     """Blockers grouped by cause, each with its next action; at most `limit` groups."""
+    from bot import messages
+
     groups = r.blocker_groups
     for g in groups[:limit]:
         _line(messages.group_line(g, indent="  • "))
@@ -138,6 +168,10 @@ def _print_extras(r: Readiness) -> None:
 
 
 def _print_status(r: Readiness) -> None:
+    from rich.table import Table
+
+    from bot import messages
+
     out.print(f"[bold]{messages.headline(r)}[/bold]", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     table.add_column("Section", max_width=60, overflow="ellipsis")
@@ -165,6 +199,8 @@ def main_job(ctx: typer.Context, db: DbOption = None) -> None:
     """With Slack tokens set: serve Slack. Without: print the readiness report."""
     if ctx.invoked_subcommand is not None:
         return
+    from bot.settings import Settings
+
     settings = Settings()
     if settings.slack_enabled:
         from bot.serve import serve
@@ -194,7 +230,7 @@ def status(
     readiness = _readiness(db, cached, services)
     info = services.checklist_info()
     if as_json:
-        out.print_json(json.dumps({**readiness.to_dict(), "checklist": info}))
+        _print_json({**readiness.to_dict(), "checklist": info})
     else:
         _line(_checklist_line(info))
         _print_status(readiness)
@@ -206,6 +242,9 @@ def gate(
     cached: Annotated[bool, typer.Option("--cached", help="Use stored check results only")] = False,
 ) -> None:
     """Exit 0 when ready to deploy, 1 when blocked (blockers printed), 2 on error."""
+    from bot import messages
+    from bot.readiness import Gate
+
     readiness = _readiness(db, cached)
     if readiness.gate is Gate.READY:
         out.print("READY TO DEPLOY")
@@ -242,14 +281,18 @@ def check(
             selected.extend(c for c in services.checks_for(ref) if c not in selected)
     results = _run_checks_with_progress(services, selected, active)
     if as_json:
-        out.print_json(json.dumps([_result_json(r) for r in results]))
+        _print_json([_result_json(r) for r in results])
     else:
         _print_results(results)
+    from checks.base import Status
+
     if any(r.status in (Status.FAIL, Status.ERROR) for r in results):
         raise typer.Exit(1)
 
 
 def _print_results(results: list[Result]) -> None:
+    from bot import messages
+
     for r in results:
         style = messages.STATUS_STYLE.get(r.status, "")
         out.print(f"[{style}]{r.status.value:7}[/{style}] {r.check_id}: ", end="")
@@ -262,29 +305,31 @@ def _result_json(r: Result) -> dict[str, Any]:
 
 
 def _list_checks(services: Services, as_json: bool) -> None:
+    from checks import registry
+
     checks = registry.all_checks().values()
     bound: dict[str, list[str]] = {}
     for item in services.checklist.items:
         for check_id in item.checks:
             bound.setdefault(check_id, []).append(item.id)
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "id": c.id,
-                        "title": c.title,
-                        "section": c.section,
-                        "settings": list(c.settings),
-                        "active": c.active,
-                        "blocking": c.blocking,
-                        "items": bound.get(c.id, []),
-                    }
-                    for c in checks
-                ]
-            )
+        _print_json(
+            [
+                {
+                    "id": c.id,
+                    "title": c.title,
+                    "section": c.section,
+                    "settings": list(c.settings),
+                    "active": c.active,
+                    "blocking": c.blocking,
+                    "items": bound.get(c.id, []),
+                }
+                for c in checks
+            ]
         )
         return
+    from rich.table import Table
+
     table = Table("id", "title", "settings", "bound items", box=None)
     for c in checks:
         items = bound.get(c.id, [])
@@ -322,13 +367,14 @@ def import_(
     from bot.services import read_checklist_text
 
     with _edge():
-        read_checklist_text(path)  # refuse a non-checklist before a store is even opened
+        text = read_checklist_text(path)  # refuse a non-checklist before a store is opened
     # A fresh store takes this file as its first version, not the bundled checklist first.
     services = _services(db, bootstrap=False)
     if bindings is not None:
         services.settings.preflight_bindings = bindings
     with _edge():
-        prepared = services.prepare_file(path)  # all validation before the store is touched
+        # All validation before the store is touched (the file is read once).
+        prepared = services.prepare_text(text, str(path), display=str(path))
         report = services.commit(prepared, imported_by=user or os.environ.get("USER", ""))
     if not report.new_version:
         _say(f"{path.name} is already the current checklist (version {report.version}).")
@@ -395,7 +441,7 @@ def checklist_history(db: DbOption = None, as_json: JsonOption = False) -> None:
         for v in services.checklist_history()
     ]
     if as_json:
-        out.print_json(json.dumps(rows))
+        _print_json(rows)
         return
     for r in rows:
         mark = "*" if r["current"] else " "
@@ -409,6 +455,9 @@ def checklist_history(db: DbOption = None, as_json: JsonOption = False) -> None:
 @bindings_app.command("suggest")
 def bindings_suggest(db: DbOption = None) -> None:
     """Print a proposed bindings file for the current checklist, from the items' words."""
+    from bot.bindings import suggestion_yaml
+    from checks import registry
+
     services = _services(db)
     sys.stdout.write(suggestion_yaml(services.checklist, registry.all_checks()))
 
@@ -472,6 +521,8 @@ def signoff(
     _line(f"Signed off {signed.id} as {user.strip()}.")
     state = _call(lambda: services.item_state(signed.id))
     if not state.done:
+        from bot import messages
+
         # Stored, and said plainly: a sign-off does not outvote a check.
         _line(f"{signed.id} is {messages.still_blocked(state)}")
 
@@ -549,6 +600,8 @@ def decide(
 @app.command()
 def record(topic: str, db: DbOption = None) -> None:
     """Print a decision's record (MADR Markdown): options, votes, outcome, rationale."""
+    from bot.decisions import record_markdown
+
     services = _services(db)
     decision = _call(lambda: services.find_decision(topic))
     text = record_markdown(
@@ -560,6 +613,8 @@ def record(topic: str, db: DbOption = None) -> None:
 @app.command()
 def decisions(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Open and closed decisions with their options and votes."""
+    from bot.decisions import option_label, tally
+
     services = _services(db)
     states = services.store.decision_states()
     rows: list[dict[str, Any]] = []
@@ -576,7 +631,7 @@ def decisions(db: DbOption = None, as_json: JsonOption = False) -> None:
             }
         )
     if as_json:
-        out.print_json(json.dumps(rows))
+        _print_json(rows)
         return
     for row in rows:
         counts = ", ".join(f"{k} {v}" for k, v in row["votes"].items())
@@ -593,6 +648,7 @@ def serve(
 ) -> None:
     """Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on /slack/events."""
     from bot.serve import serve as run_server
+    from bot.settings import Settings
 
     settings = Settings()
     if not settings.slack_enabled:
@@ -608,6 +664,7 @@ app.add_typer(store_app, name="store")
 @store_app.command("check")
 def store_check(db: DbOption = None) -> None:
     """Run SQLite's integrity check on the store: exit 0 sound, 2 damaged (one line each)."""
+    from bot.settings import Settings
     from store.db import integrity_problems, open_database
 
     path = str(db) if db is not None else Settings().preflight_db
@@ -649,6 +706,8 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 def main() -> None:
+    from bot.logs import configure_logging
+
     configure_logging(os.environ, logging.WARNING)
     try:
         app()
@@ -658,6 +717,8 @@ def main() -> None:
         # Exit 2 is "error" for CI (gate uses 0 ready / 1 blocked); the detail goes to the log,
         # redacted, and the person gets one line.
         logging.getLogger("preflight.cli").debug("unexpected error", exc_info=True)
+        from checks.redact import Redactor
+
         err.print(
             f"preflight: unexpected error: {type(exc).__name__}: "
             f"{Redactor.from_env(os.environ).text(str(exc))}",

@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import dataclasses
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -50,13 +51,14 @@ from bot.errors import (
     UnknownTopic,
 )
 from bot.model import Checklist, Decision, ImportNote, Item, Option, Runbook
+from bot.parsed_cache import ParsedCache, cache_key
 from bot.readiness import ItemState, ItemStatus, Readiness, fingerprint
 from bot.settings import Settings
 from checks import registry
 from checks.base import Check, CheckContext, Result, Status, utcnow
 from checks.redact import Redactor
 from checks.runner import run_checks
-from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Store
+from store import Acceptance, ChecklistVersion, ImportReport, RunbookRun, Signoff, Store
 from store.records import ChangeMarks
 
 MAX_REF_LEN = 200  # longer than any item id, topic or option; refuse early rather than search
@@ -107,9 +109,16 @@ def read_checklist_text(path: Path) -> str:
     """A checklist file's text, refused (ChecklistError, one line) when it is not readable Markdown
     or holds no checklist item. Touches no store."""
     text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
-    if not parse_checklist(text).items:
+    if not _parsed(text, str(path)).items:
         raise NotAChecklist(f"no checklist items found in {path}")
     return text
+
+
+@functools.lru_cache(maxsize=2)
+def _parsed(text: str, origin: str) -> Checklist:
+    """parse_checklist, remembered for the next ask in this process: an import reads the
+    file once to refuse a non-checklist and again to import it (perf, issue 11)."""
+    return parse_checklist(text, source=origin)
 
 
 def _remove_quietly(path: str) -> None:
@@ -136,6 +145,11 @@ class Services:
     # The last readiness and what it was computed from (perf, issue 11).
     _readiness_cache: _ReadinessCache | None = field(default=None, repr=False)
     _readiness_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Standing sign-offs as of (checklist version, newest sign-off event id), kept up to date
+    # by the changed items only.
+    _signoffs_state: tuple[int, int, dict[str, list[Signoff]]] | None = field(
+        default=None, repr=False
+    )
 
     # ---- construction -------------------------------------------------------------------
 
@@ -191,14 +205,16 @@ class Services:
     def prepare_file(self, path: Path) -> Prepared:
         """Read a checklist file for import; ChecklistError/BindingsError (one line) when it is
         not one. Nothing is written."""
-        text = read_checklist_text(path)
+        # prepare_text refuses a file with no item, with read_checklist_text's words; reading
+        # the text alone lets a start with PREFLIGHT_CHECKLIST take the parse from the cache.
+        text = _read_text(Path(path), MAX_CHECKLIST_BYTES, "checklist file")
         return self.prepare_text(text, str(path), display=str(path))
 
     def prepare_text(self, text: str, origin: str, *, display: str | None = None) -> Prepared:
         masked, credential_notes = mask_credentials(
             text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
         )
-        parsed = parse_checklist(masked, source=origin)
+        parsed = self._parse(masked, origin)
         if not parsed.items:
             raise NotAChecklist(f"no checklist items found in {display or origin}")
         bindings = self._bindings_for(masked, origin, {i.id for i in parsed.items})
@@ -287,7 +303,7 @@ class Services:
         current = self.store.current_checklist()
         if current is None or current.source_text is None:
             return False
-        parsed = parse_checklist(current.source_text, source=current.origin)
+        parsed = self._parse(current.source_text, current.origin)
         bindings = {k: tuple(v) for k, v in current.bindings.items()}
         bound, missing = apply_bindings(parsed, bindings)
         if self.settings.preflight_runbooks_dir:
@@ -305,6 +321,21 @@ class Services:
             self.missing_bindings = missing
             self._scan_copy = None
         return True
+
+    def _parse(self, text: str, origin: str) -> Checklist:
+        """parse_checklist(text), from the parsed-checklist cache beside the store when this
+        text was parsed before (every start re-read the same document; perf, issue 11)."""
+        # The store's own file (a test may hand in a store apart from the settings' path);
+        # a backend with no file has no cache.
+        where = getattr(self.store, "file", None)
+        cache = ParsedCache.beside(where() if callable(where) else None)
+        key = cache_key(text, origin) if cache is not None else ""
+        parsed = cache.get(key) if cache is not None else None
+        if parsed is None:
+            parsed = _parsed(text, origin)
+            if cache is not None:
+                cache.put(key, parsed)
+        return parsed
 
     def checklist_history(self) -> list[ChecklistVersion]:
         return self.store.checklist_history()
@@ -516,7 +547,7 @@ class Services:
             results = self.store.latest_results()
             readiness = readiness_mod.compute(
                 checklist,
-                self.store.signoffs(),
+                self._standing_signoffs(marks.version),
                 results,
                 self.store.decision_states(),
                 now,
@@ -528,6 +559,27 @@ class Services:
                 checklist, key, readiness, _fresh_until(results, now)
             )
             return readiness
+
+    def _standing_signoffs(self, version: int) -> Mapping[str, Sequence[Signoff]]:
+        """store.signoffs(), re-reading only the items with a sign-off event since the last
+        call (all of them after a new checklist version). Under _readiness_lock."""
+        state = self._signoffs_state
+        delta = getattr(self.store, "signoffs_delta", None)
+        if delta is None:  # a store without the incremental read
+            return self.store.signoffs()
+        incremental = state is not None and state[0] == version
+        now, newest, found = delta(state[1] if state and incremental else 0, full=not incremental)
+        if now != version:  # another version became current in between: read it all afresh
+            incremental = False
+            version, (now, newest, found) = now, delta(0, full=True)
+        if state is not None and incremental:
+            standing = {**state[2], **found}
+            for item_id in [k for k, v in found.items() if not v]:
+                del standing[item_id]
+        else:
+            standing = found
+        self._signoffs_state = (version, newest, standing)
+        return standing
 
     def item_state(self, item_id: str) -> ItemState:
         """One item's state now (after a sign-off, to say whether it still blocks)."""

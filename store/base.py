@@ -182,6 +182,11 @@ class StoreBase:
         self._readers_lock = threading.Lock()  # not self._lock: a writer may hold that
         self._readers_closed = False
 
+    def file(self) -> str | None:
+        """The store's database file; None for a store in memory (or on PostgreSQL)."""
+        path: str | None = getattr(self, "_reader_path", None)
+        return path
+
     def _reader(self) -> sqlite3.Connection | None:
         """This thread's reader connection (opened on first use), None without one."""
         if getattr(self, "_reader_path", None) is None:

@@ -112,6 +112,53 @@ class SignoffStore(StoreBase):
             self._signoffs_cache = (key, result)
             return {k: list(v) for k, v in result.items()}
 
+    def signoffs_delta(
+        self, since_event: int, full: bool = False
+    ) -> tuple[int, int, dict[str, list[Signoff]]]:
+        """What changed in the standing sign-offs after event `since_event`: the current
+        checklist version, the newest event id, and the standing sign-offs (oldest first,
+        possibly none) of every current item with a later event; with `full`, of every current
+        item (like signoffs()). One snapshot, so a cache of signoffs() updated with it stays
+        exactly signoffs() as of the returned id: a sign-off changes one item, not the reading
+        of all of them (perf, issue 11)."""
+        standing = (
+            "SELECT e.item_id, e.user, e.at, e.note, e.na_reason, e.source "
+            "FROM signoff_latest l JOIN signoff_events e ON e.id = l.event_id "
+            "JOIN items i ON i.version = (SELECT MAX(version) FROM checklist_versions) "
+            "AND i.id = e.item_id "
+            "WHERE e.action = 'signoff' AND e.version >= i.since_version"
+        )
+        with self._read():
+            row = self._one(
+                "SELECT (SELECT MAX(version) FROM checklist_versions) AS v, "
+                "(SELECT MAX(id) FROM signoff_events) AS s"
+            )
+            version, newest = (int(row["v"] or 0), int(row["s"] or 0)) if row else (0, 0)
+            changed: list[str] | None = None
+            if full:
+                rows = self._all(f"{standing} ORDER BY e.id")
+            else:
+                changed = [
+                    r["item_id"]
+                    for r in self._all(
+                        "SELECT DISTINCT item_id FROM signoff_events WHERE id > ?", (since_event,)
+                    )
+                ]
+                rows = []
+                for start in range(0, len(changed), 500):  # bounded IN lists, any backend
+                    chunk = changed[start : start + 500]
+                    marks = ", ".join("?" for _ in chunk)
+                    rows += self._all(f"{standing} AND l.item_id IN ({marks}) ORDER BY e.id", chunk)
+        result: dict[str, list[Signoff]] = {item_id: [] for item_id in changed or ()}
+        parse = datetime.fromisoformat
+        for r in rows:  # each item lies in one chunk, its sign-offs in event order
+            result.setdefault(r["item_id"], []).append(
+                Signoff(
+                    r["item_id"], r["user"], parse(r["at"]), r["note"], r["na_reason"], r["source"]
+                )
+            )
+        return version, newest, result
+
     def signoff_history(self, item_id: str) -> list[dict[str, Any]]:
         """Every sign-off event for `item_id`, in any version, oldest first."""
         with self._read():

@@ -4,11 +4,15 @@ renew it, and a reader never waits for a writer holding the write lock."""
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.readiness import ItemStatus
 from bot.services import Services
@@ -119,3 +123,64 @@ def test_closing_the_store_closes_every_reader(tmp_path: Path) -> None:
     assert len(store._readers) == 4
     store.close()
     assert store._readers == []
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["signoff", "na", "unsign", "override", "result", "reimport"]),
+        st.integers(0, 5),
+        st.sampled_from(["U1", "U2", "U3"]),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS)
+def test_incremental_readiness_equals_a_fresh_one(ops: list[tuple[str, int, str]]) -> None:
+    from bot.readiness import compute
+
+    with tempfile.TemporaryDirectory() as tmp:
+        services = Services.from_settings(Settings(preflight_db=f"{tmp}/p.db"), env={})
+        store = services.store
+        ids = [i.id for i in services.checklist.items[:6]]
+        for op, n, user in ops:
+            item_id = ids[n]
+            if op == "signoff":
+                store.add_signoff(item_id, user, note="ok")
+            elif op == "na":
+                store.add_signoff(item_id, user, na_reason="not here")
+            elif op == "unsign":
+                store.remove_signoff(item_id, user)
+            elif op == "override":
+                store.override(item_id, user, "risk accepted")
+            elif op == "result":
+                store.save_result(
+                    Result(Status.PASS, "1 probed", check_id="tls_certificate", observations=1)
+                )
+            else:  # a new version in which this item's text changed: its sign-offs lapse
+                text = services.checklist.source_text
+                item = services.checklist.items[n]
+                services.load(
+                    dataclasses.replace(
+                        services.checklist,
+                        source_text=text.replace(item.text, item.text + " (v2)", 1),
+                    )
+                )
+                ids = [i.id for i in services.checklist.items[:6]]
+            got = services.readiness()
+            assert dict(services._standing_signoffs(store.change_marks().version)) == (
+                store.signoffs()
+            )
+            fresh = compute(
+                services.checklist,
+                store.signoffs(),
+                store.latest_results(),
+                store.decision_states(),
+                got.computed_at,
+                acceptances={},
+                overrides=store.overrides(),
+            )
+            assert got.items == fresh.items and got.sections == fresh.sections
+        store.close()

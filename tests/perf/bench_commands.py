@@ -154,6 +154,9 @@ def serve_app(kind: str, api_url: str, db: str) -> None:
         app.command("/decide")(lambda ack: ack())
     else:
         app = build_app(Services.from_settings(_settings(api_url, db), env=ENV))  # type: ignore[arg-type]
+    import logging
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "queue depth" at c=50
     server = make_http_server(app, host="127.0.0.1", port=0, threads=16)
     print(server.effective_port, flush=True)
     server.run()
@@ -172,10 +175,22 @@ def _process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         proc.wait(10)
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(
-    url: str, response_url: str, command: tuple[str, str], concurrency: int, count: int
+    url: str,
+    response_url: str,
+    command: tuple[str, str],
+    concurrency: int,
+    count: int,
+    server_pid: int | None = None,
 ) -> dict[str, float]:
-    """`count` signed deliveries of `command` from `concurrency` threads: p50, p99, req/s."""
+    """`count` signed deliveries of `command` from `concurrency` threads: p50, p99, req/s,
+    and the server's CPU time per request when its pid is given."""
     bodies = []
     for i in range(count):
         body, _ = slash_command(
@@ -205,10 +220,12 @@ def load(
             if status != 200:
                 failures += 1
 
+    cpu = _cpu_s(server_pid) if server_pid else 0.0
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, bodies))
     wall = time.perf_counter() - started
+    cpu = _cpu_s(server_pid) - cpu if server_pid else float("nan")
     client.close()
     q = statistics.quantiles(latencies, n=100)
     return {
@@ -216,6 +233,7 @@ def load(
         "p99_ms": q[98] * 1000,
         "rps": count / wall,
         "non_200": failures,
+        "cpu_ms": cpu * 1000 / count,
     }
 
 
@@ -229,10 +247,11 @@ def run() -> Figures:
         fake, api_url = stack.enter_context(_process("fake"))
         assert fake.stdout is not None
         response_url = fake.stdout.readline().strip()
-        urls = {}
+        urls, pids = {}, {}
         for kind, db in zip(APPS, ("", str(fresh), str(history)), strict=True):
-            _, port = stack.enter_context(_process("serve", kind, api_url, db))
+            server, port = stack.enter_context(_process("serve", kind, api_url, db))
             urls[kind] = f"http://127.0.0.1:{port}/slack/events"
+            pids[kind] = server.pid
         cmds = commands(item_id)
         for url in urls.values():  # warm up: first imports, the first check run
             for command in cmds.values():
@@ -242,7 +261,7 @@ def run() -> Figures:
             for name, command in cmds.items():
                 for level in LEVELS:
                     for kind, url in urls.items():
-                        got = load(url, response_url, command, level, REQUESTS[level])
+                        got = load(url, response_url, command, level, REQUESTS[level], pids[kind])
                         runs.setdefault((kind, name, level), []).append(got)
                         if name == "/preflight status" and kind != "bare":
                             time.sleep(2.5)  # let the status runs it started finish
@@ -258,8 +277,8 @@ def report(figures: Figures) -> str:
         f"history: {SIGNOFFS:,} sign-off events, {RESULTS:,} check results",
         "",
         "| Command | c | bare req/s | bare p99 ms | store | req/s | p99 ms | req/s ratio "
-        "| p99 ratio | non-200 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| p99 ratio | server CPU ms/req (bare) | non-200 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     names = sorted({k[1] for k in figures}, key=list(commands("x")).index)
     misses = []
@@ -275,7 +294,7 @@ def report(figures: Figures) -> str:
                 lines.append(
                     f"| `{name}` | {level} | {bare['rps']:.0f} | {bare['p99_ms']:.0f} | {store} "
                     f"| {f['rps']:.0f} | {f['p99_ms']:.0f} | {rps:.2f} | {p99:.2f} "
-                    f"| {f['non_200']:.0f} |"
+                    f"| {f['cpu_ms']:.2f} ({bare['cpu_ms']:.2f}) | {f['non_200']:.0f} |"
                 )
     lines.append("")
     lines.append(

@@ -1,0 +1,67 @@
+"""The ack path's speed-ups keep their promises (issue 11): the caching redactor masks exactly
+what the redactor masks, and the request thread wakes as soon as the listener acks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bot.app import CachingRedactor, RedactingAck
+from checks.redact import Redactor
+
+SECRET = "canary-Pa55-not-real-0123456789"
+ENV = {"DB_PASSWORD": SECRET, "PREFLIGHT_API_URL": "http://127.0.0.1:9"}
+TEXTS = [
+    f"password is {SECRET}",
+    f"url postgres://u:{SECRET}@127.0.0.1/db",
+    "AKIAIOSFODNN7EXAMPLE in a log line",
+    "nothing to hide here",
+    "",
+]
+
+
+@pytest.mark.parametrize("text", TEXTS)
+def test_caching_redactor_masks_like_the_redactor(text: str) -> None:
+    plain, caching = Redactor.from_env(ENV), CachingRedactor.from_env(ENV)
+    assert caching.text(text) == plain.text(text)
+    assert caching.text(text) == plain.text(text)  # from the cache this time
+    payload = {"text": text, "blocks": [{"type": "section", "text": {"text": text}}]}
+    assert caching(payload) == plain(payload)
+    assert SECRET not in str(caching(payload))
+
+
+def test_the_request_thread_wakes_on_ack() -> None:
+    ack = RedactingAck(Redactor())
+
+    def listener() -> None:
+        time.sleep(0.05)
+        ack(text="ok")
+
+    worker = threading.Thread(target=listener)
+    started = time.perf_counter()
+    worker.start()
+    response = ack.response  # Bolt's request thread looks here
+    waited = time.perf_counter() - started
+    worker.join()
+    assert response is not None and response.status == 200
+    assert waited >= 0.04
+
+
+def test_only_the_request_thread_waits() -> None:
+    ack = RedactingAck(Redactor(), wait_s=5)
+    seen: list[object] = []
+    other = threading.Thread(target=lambda: seen.append(ack.response))
+    started = time.perf_counter()
+    other.start()
+    other.join(1)
+    assert not other.is_alive() and seen == [None]
+    assert time.perf_counter() - started < 1
+
+
+def test_an_ack_never_called_gives_up_after_the_wait() -> None:
+    ack = RedactingAck(Redactor(), wait_s=0.05)
+    assert ack.response is None
+    ack.response = None  # Bolt may reset it; nothing is woken by that
+    assert ack.response is None
