@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# The store's errors carry messages fit to show too; the edges (Slack handlers, the CLI) catch
+# them by this name without reaching into the store layer.
+from store.errors import StoreError as StoreError
+
 
 class PreflightError(Exception):
     """Base for errors whose message is safe and meant to be shown to the user."""

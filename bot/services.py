@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from bot import readiness as readiness_mod
 from bot.bindings import BindingsError, apply_bindings, load_bindings, unknown_checks
@@ -150,6 +151,37 @@ class Services:
     _signoffs_state: tuple[int, int, dict[str, list[Signoff]]] | None = field(
         default=None, repr=False
     )
+
+    # ---- what Slack handlers read (they reach the store only through these) ---------------
+
+    def latest_results(self) -> dict[str, Result]:
+        return self.store.latest_results()
+
+    def signoffs(self) -> dict[str, list[Any]]:
+        return self.store.signoffs()
+
+    def decision_states(self) -> dict[str, Any]:
+        return self.store.decision_states()
+
+    def decision_state(self, decision_id: str) -> Any:
+        return self.store.decision_state(decision_id)
+
+    def votes(self, decision_id: str) -> dict[str, str]:
+        return self.store.votes(decision_id)
+
+    def active_runs(self, channel: str | None = None) -> list[RunbookRun]:
+        return self.store.active_runs(channel)
+
+    def run(self, run_id: int) -> RunbookRun:
+        return self.store.run(run_id)
+
+    def set_run_message(self, run_id: int, channel: str, ts: str) -> None:
+        """Where a runbook run's message (and so its thread) is in Slack."""
+        self.store.set_run_message(run_id, channel, ts)
+
+    def refused(self, user: str, action: str, target: str, *, source: str = "slack") -> None:
+        """Audit an attempt that was not allowed (the caller answers the person)."""
+        self.store.audit(user, action, target, allowed=False, source=source)
 
     # ---- construction -------------------------------------------------------------------
 

@@ -13,14 +13,13 @@ from slack_sdk.errors import SlackApiError
 from bot import live_status, runbooks, views
 from bot import messages as m
 from bot.decisions import refresh_polls
-from bot.errors import AmbiguousRef, PreflightError, RunAlreadyActive
+from bot.errors import AmbiguousRef, PreflightError, RunAlreadyActive, StoreError
 from bot.readiness import fingerprint
 from checks.base import Status
 from handlers import decide as decide_handler
 from handlers import home as home_handler
 from handlers import runbook as runbook_handler
 from handlers.common import _logged
-from store.errors import StoreError
 
 log = logging.getLogger("preflight.actions")
 
@@ -110,7 +109,7 @@ def show_section(
         _tell(respond, "That section is not in the checklist any more.")
         return
     readiness = services.readiness()
-    results = list(services.store.latest_results().values())
+    results = list(services.latest_results().values())
     blocks = views.status_final(readiness, results, section)
     text = f"{section}: {m.headline(readiness)}"
     where = _message_of(body)
@@ -286,7 +285,7 @@ def runbook_checks(
     user = _user(body)
     try:
         run_id, step, _ = _parse_step(_action(body).get("value") or "")
-        run = services.store.run(run_id)
+        run = services.run(run_id)
         runbook = services.runbook(run.runbook_id)
         runbooks.ensure_current(runbook, run, step)
         checks = [c for ref in runbook.detail(step).checks for c in services.checks_for(ref)]
@@ -332,7 +331,7 @@ def runbook_notify(
         if len(parts) != 3 or not parts[2].isdigit():
             raise ValueError("That button is out of date.")
         run_id, step, _ = _parse_step(":".join(parts[:2]))
-        run = services.store.run(run_id)
+        run = services.run(run_id)
         runbook = services.runbook(run.runbook_id)
         runbooks.ensure_current(runbook, run, step)
         channels = runbook.detail(step).notify
@@ -399,7 +398,7 @@ def runbook_start_submitted(
     def work() -> None:
         try:
             runbook_handler.publish(client, services, runbook, run, tell)
-            fresh = services.store.run(run.id)
+            fresh = services.run(run.id)
             if fresh.thread_ts:
                 link = m.run_thread_link(channel, fresh.thread_ts)
                 title = m.escape(runbook.title)
@@ -462,7 +461,7 @@ def open_accept(
     user = _user(body)
     ref, _, expected = (_action(body).get("value") or "").partition("|")
     if not services.may_accept(user, ref, context.get("usergroups")):
-        services.store.audit(user, "accept", ref[:200], allowed=False, source="slack")
+        services.refused(user, "accept", ref[:200])
         _tell(
             respond,
             "Only Preflight admins and the item's owners can accept a risk. "
@@ -483,7 +482,7 @@ def open_accept(
 
 def _warning_summary(services: Any, expected: str) -> str | None:
     """The WARN the button was for, if it is still the current result of its check."""
-    for result in services.store.latest_results().values():
+    for result in services.latest_results().values():
         if result.status is Status.WARN and fingerprint(result) == expected:
             return f"{result.check_id} WARN: {result.summary}"
     return None

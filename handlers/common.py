@@ -14,9 +14,8 @@ from slack_sdk import WebClient
 
 from bot import messages as m
 from bot import views
-from bot.errors import AmbiguousRef, PreflightError
+from bot.errors import AmbiguousRef, PreflightError, StoreError
 from bot.services import Services
-from store.errors import StoreError
 
 log = logging.getLogger("preflight.handlers")
 

@@ -50,7 +50,7 @@ def command(
 
 def list_(inv: Invocation) -> None:
     services = inv.services
-    states = services.store.decision_states()
+    states = services.decision_states()
     lines = []
     for d in services.checklist.decisions:
         st = states.get(d.id)
@@ -59,7 +59,7 @@ def list_(inv: Invocation) -> None:
                 f"• *{m.escape(d.topic)}* — decided: {m.escape(option_label(d, st.chosen) or '')}"
             )
             continue
-        votes = services.store.votes(d.id)
+        votes = services.votes(d.id)
         counts = ", ".join(f"{m.escape(label)} {n}" for label, n, _ in tally(d, votes) if n)
         lines.append(f"• *{m.escape(d.topic)}* (`{d.id}`) — {counts or 'no votes yet'}")
     inv.reply(
@@ -135,7 +135,7 @@ def close(inv: Invocation, rest: str) -> None:
         "The outcome is announced here, with the decision record attached."
     )
     names = names_of(inv.context)
-    closed = (services.store.decision_state(decision.id), services.store.votes(decision.id))
+    closed = (services.decision_state(decision.id), services.votes(decision.id))
 
     def announce() -> None:
         try:
@@ -185,8 +185,8 @@ def record(inv: Invocation, _: str) -> None:
     decision = services.find_decision(inv.sub)
     text = record_markdown(
         decision,
-        services.store.decision_state(decision.id),
-        services.store.votes(decision.id),
+        services.decision_state(decision.id),
+        services.votes(decision.id),
         record_names(names_of(inv.context)),
     )
     inv.reply(

@@ -24,21 +24,21 @@ def opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> No
 
 def home_view(services: Services, user: str, names: Names = same) -> dict[str, Any]:
     readiness = services.readiness()
-    states = services.store.decision_states()
+    states = services.decision_states()
     decisions = []
     for d in services.checklist.decisions:
         st = states.get(d.id)
         if st is None or st.status != "accepted":
-            decisions.append((d, option_label(d, services.store.votes(d.id).get(user))))
+            decisions.append((d, option_label(d, services.votes(d.id).get(user))))
     runs = []
     starters = {}
-    for run in services.store.active_runs():
+    for run in services.active_runs():
         runbook = next((r for r in services.checklist.runbooks if r.id == run.runbook_id), None)
         if runbook is not None:  # else: a run of a runbook since removed from the checklist
             runs.append((run.id, runbook, len(run.step_states())))
             starters[run.id] = run.started_by
     recent = sorted(
-        (s for entries in services.store.signoffs().values() for s in entries),
+        (s for entries in services.signoffs().values() for s in entries),
         key=lambda s: s.at,
         reverse=True,
     )[: views.MAX_HOME_RECENT]

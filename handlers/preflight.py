@@ -60,13 +60,7 @@ def check(inv: Invocation) -> None:
     for ref in refs:
         selected.extend(c for c in services.checks_for(ref) if c not in selected)
     if active and not services.is_admin(inv.user, inv.context.get("usergroups")):
-        services.store.audit(
-            inv.user,
-            "check_active",
-            ",".join(c.id for c in selected),
-            allowed=False,
-            source="slack",
-        )
+        services.refused(inv.user, "check_active", ",".join(c.id for c in selected))
         inv.reply(
             "Active checks send traffic; only Preflight admins can run them. "
             "Your attempt was logged."
@@ -223,9 +217,7 @@ def digest(inv: Invocation) -> None:
         return
     services = inv.services
     if not services.is_admin(inv.user, inv.context.get("usergroups")):
-        services.store.audit(
-            inv.user, f"digest_{action}", inv.channel, allowed=False, source="slack"
-        )
+        services.refused(inv.user, f"digest_{action}", inv.channel)
         inv.reply("Only Preflight admins can manage digests. Your attempt was logged.")
         return
     if action == "subscribe":

@@ -16,11 +16,10 @@ from bot.errors import RunAlreadyActive
 from bot.model import Runbook
 from bot.people import same
 from bot.runbooks import current_step, timeline_markdown
-from bot.services import Services, next_step
+from bot.services import RunbookRun, Services, next_step
 from bot.settings import SLACK_API_TIMEOUT_S
 from checks.base import utcnow
 from handlers.common import Invocation, answering, parse
-from store import RunbookRun
 
 log = logging.getLogger("preflight.runbook")
 
@@ -104,7 +103,7 @@ def publish(
         elif run.channel:
             posted = client.chat_postMessage(channel=run.channel, text=text, blocks=blocks)
             # Stored however late Slack answered: the run's thread is where steps are told.
-            services.store.set_run_message(run.id, posted["channel"], posted["ts"])
+            services.set_run_message(run.id, posted["channel"], posted["ts"])
     except SlackApiError as exc:
         error = exc.response.get("error")
         log.info("cannot show run %s in channel: %s", run.id, error)
