@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def env(tmp_path: Path, dns_server: LocalDNS) -> Iterator[dict[str, str]]:
+def env(tmp_path: Path, dns_server: LocalDNS, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """No Slack tokens; every check target is local, so nothing leaves the machine."""
     values = {
         "PREFLIGHT_DB": str(tmp_path / "preflight.db"),
@@ -31,16 +30,9 @@ def env(tmp_path: Path, dns_server: LocalDNS) -> Iterator[dict[str, str]]:
         "SLACK_BOT_TOKEN": "",
         "SLACK_APP_TOKEN": "",
     }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield values
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,27 +87,18 @@ SHAPES = {"ticked": TICKED, "table": TABLE, "numbered": NUMBERED, "html": HTML}
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {
         "PREFLIGHT_DB": str(tmp_path / "preflight.db"),
         "PREFLIGHT_CHECK_TIMEOUT": "2",
         "SLACK_BOT_TOKEN": "",
         "SLACK_APP_TOKEN": "",
-        "PREFLIGHT_CHECKLIST": "",
-        "PREFLIGHT_BINDINGS": "",
     }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
     for key in ("PREFLIGHT_CHECKLIST", "PREFLIGHT_BINDINGS"):
-        os.environ.pop(key)
-    try:
-        yield values
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        monkeypatch.delenv(key, raising=False)
+    return values
 
 
 def run(*args: str) -> tuple[int, str, str]:
