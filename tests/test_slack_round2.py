@@ -161,14 +161,22 @@ def test_rerun_updates_its_own_message_and_posts_no_new_one(slack: SlackApp) -> 
 def test_a_section_pick_replaces_its_own_message(slack: SlackApp) -> None:
     from bot import views
 
+    slack.reply("status")
+    slack.settle()
+    ts = slack.fake.calls_to("chat.update")[-1].payload["ts"]
+    slack.fake.clear()
     section = slack.services.checklist.sections[0]
     slack.action(
         views.SHOW_SECTION,
+        message_ts=ts,
         action={
             "type": "static_select",
             "action_id": views.SHOW_SECTION,
             "selected_option": {"text": {"type": "plain_text", "text": "s"}, "value": section},
         },
     )
-    reply = slack.fake.wait_for("response_url")[0]
-    assert reply.payload["replace_original"] is True
+    slack.settle()
+    (update,) = slack.fake.calls_to("chat.update")
+    assert update.payload["ts"] == ts
+    assert section.lower() in json.dumps(update.payload["blocks"]).lower()
+    assert slack.fake.calls_to("chat.postMessage") == []
