@@ -301,7 +301,8 @@ def _print_results(results: list[Result]) -> None:
 
 def _result_json(r: Result) -> dict[str, Any]:
     d = r.to_dict()
-    return {k: d[k] for k in ("id", "status", "summary", "evidence", "duration_ms", "remediation")}
+    keys = ("id", "status", "summary", "observations", "evidence", "duration_ms", "remediation")
+    return {k: d[k] for k in keys}
 
 
 def _list_checks(services: Services, as_json: bool) -> None:

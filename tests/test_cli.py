@@ -210,3 +210,20 @@ def test_the_installed_command_prints_the_report_without_slack(env: dict[str, st
     assert result.returncode == 0, result.stderr
     assert "NOT READY — BLOCKED" in result.stdout
     assert "Connect Slack" in result.stdout and "manifest.yml" in result.stdout
+
+
+def test_every_pass_in_check_json_carries_its_observation_count(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scanned = tmp_path / "config"
+    scanned.mkdir()
+    (scanned / "app.env").write_text("LOG_LEVEL=info\nPORT=8080\n")
+    monkeypatch.setenv("PREFLIGHT_SCAN_PATHS", str(scanned))
+    code, out, _ = run("check", "secrets_plaintext", "--json")
+    (result,) = json.loads(out)
+    assert code == 0 and result["status"] == "PASS", result
+    assert result["observations"] == 1 and "1 file scanned" in result["summary"]
+    (scanned / "app.env").unlink()
+    code, out, _ = run("check", "secrets_plaintext", "--json")
+    (empty,) = json.loads(out)
+    assert empty["status"] == "UNKNOWN" and empty["observations"] == 0
