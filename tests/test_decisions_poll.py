@@ -4,6 +4,7 @@ announcements, through the real Bolt app and the fake Web API."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot.checklist import parse_checklist
@@ -39,14 +40,18 @@ def test_the_poll_is_updated_in_place_on_every_vote(slack: SlackApp) -> None:
     posts_before = len(slack.fake.calls_to("chat.postMessage"))
 
     # Three people: two buttons on the poll, one typed command; then one changes their mind.
+    # Each vote settles before the next, so each has a refresh of its own (concurrent ones
+    # coalesce: see the next test).
     slack.action(
         "decide_vote:1", f"{TOPIC}|aws-ses", user_id="UALICE", channel_id=channel, message_ts=ts,
         message_blocks=blocks,
     )  # fmt: skip
+    slack.settle()
     slack.action(
         "decide_vote:0", f"{TOPIC}|sendgrid", user_id="UBOB", channel_id=channel, message_ts=ts,
         message_blocks=blocks,
     )  # fmt: skip
+    slack.settle()
     slack.reply("email SES", command="/decide", user="UCAROL")
     slack.settle()
     shown = _blocks_text(slack.fake.message(channel, ts)["blocks"])  # type: ignore[index]
@@ -64,6 +69,51 @@ def test_the_poll_is_updated_in_place_on_every_vote(slack: SlackApp) -> None:
     updates = [c for c in slack.fake.calls_to("chat.update") if c.data.get("ts") == ts]
     assert len(updates) >= 4
     assert slack.store.votes(TOPIC) == {"UALICE": "aws-ses", "UBOB": "aws-ses", "UCAROL": "aws-ses"}
+
+
+def test_a_burst_of_votes_coalesces_its_poll_refreshes_and_ends_on_the_last_tally(
+    slack: SlackApp,
+) -> None:
+    channel, ts = _poll(slack)
+    updates_before = len(slack.fake.calls_to("chat.update"))
+    voters = [f"UV{n:03d}" for n in range(40)]
+
+    def vote(user: str) -> None:
+        slack.reply("email SES" if int(user[2:]) % 4 else "email sendgrid", command="/decide",
+                    user=user)  # fmt: skip
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(vote, voters))
+    slack.settle()
+    shown = _blocks_text(slack.fake.message(channel, ts)["blocks"])  # type: ignore[index]
+    assert "*AWS SES*: 30" in shown and "*SendGrid*: 10" in shown
+    assert "40 of 1 votes · quorum reached" in shown
+    updates = len(slack.fake.calls_to("chat.update")) - updates_before
+    # Every vote is shown, by fewer renders than votes (one pass may carry many votes).
+    assert 1 <= updates < len(voters)
+    assert len(slack.store.votes(TOPIC)) == 40
+
+
+def test_a_failed_refresh_does_not_stop_later_ones(slack: SlackApp, monkeypatch: Any) -> None:
+    channel, ts = _poll(slack)
+    from bot import decisions
+
+    real = decisions.poll_message
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("store went away for a moment")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(decisions, "poll_message", flaky)
+    slack.reply("email SES", command="/decide", user="UONE")
+    slack.settle()
+    slack.reply("email SES", command="/decide", user="UTWO")
+    slack.settle()
+    shown = _blocks_text(slack.fake.message(channel, ts)["blocks"])  # type: ignore[index]
+    assert "*AWS SES*: 2" in shown
 
 
 def test_decide_topic_again_brings_back_the_same_poll(slack: SlackApp) -> None:
