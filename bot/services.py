@@ -687,10 +687,12 @@ class Services:
         if na_reason is not None and not na_reason:
             raise InvalidInput("Say why the item is not applicable: --na REASON.")
         item = self.find_item(ref)
-        self.store.add_signoff(
-            item.id, user, note=note, na_reason=na_reason, source=source, request_key=request_key
-        )
-        self.store.audit(user, "signoff", item.id, note, source=source)
+        with self.store.transaction():  # the sign-off and its audit entry: both or neither
+            self.store.add_signoff(
+                item.id, user, note=note, na_reason=na_reason, source=source,
+                request_key=request_key,
+            )  # fmt: skip
+            self.store.audit(user, "signoff", item.id, note, source=source)
         return item
 
     def override(
@@ -713,8 +715,9 @@ class Services:
             raise NotAuthorized(
                 "Only Preflight admins can override a check. Your attempt was logged."
             )
-        self.store.override(item.id, user, reason, source=source, request_key=request_key)
-        self.store.audit(user, "override", item.id, reason, source=source)
+        with self.store.transaction():
+            self.store.override(item.id, user, reason, source=source, request_key=request_key)
+            self.store.audit(user, "override", item.id, reason, source=source)
         return item
 
     def accept(
@@ -811,10 +814,13 @@ class Services:
     ) -> tuple[Item, bool]:
         user = check_user(user)
         item = self.find_item(ref)
-        removed = self.store.remove_signoff(item.id, user, source=source, request_key=request_key)
-        self.store.audit(
-            user, "unsign", item.id, "" if removed else "no standing sign-off", source=source
-        )
+        with self.store.transaction():
+            removed = self.store.remove_signoff(
+                item.id, user, source=source, request_key=request_key
+            )
+            self.store.audit(
+                user, "unsign", item.id, "" if removed else "no standing sign-off", source=source
+            )
         return item, removed
 
     # ---- decisions ----------------------------------------------------------------------
@@ -852,8 +858,9 @@ class Services:
         user = check_user(user)
         decision = self.find_decision(topic)
         option = self.find_option(decision, option_ref)
-        self.store.vote(decision.id, option.id, user, source=source, request_key=request_key)
-        self.store.audit(user, "vote", decision.id, option.id, source=source)
+        with self.store.transaction():  # one commit for the vote and its audit entry
+            self.store.vote(decision.id, option.id, user, source=source, request_key=request_key)
+            self.store.audit(user, "vote", decision.id, option.id, source=source)
         return decision, option
 
     def is_decider(self, user: str, groups: Callable[[str], set[str]] | None = None) -> bool:
@@ -885,10 +892,11 @@ class Services:
                 user, "close_decision", decision.id, option.id, allowed=False, source=source
             )
             raise NotAuthorized("Only deciders can close a decision; your attempt was logged.")
-        self.store.close_decision(
-            decision.id, option.id, user, rationale, source=source, request_key=request_key
-        )
-        self.store.audit(user, "close_decision", decision.id, option.id, source=source)
+        with self.store.transaction():
+            self.store.close_decision(
+                decision.id, option.id, user, rationale, source=source, request_key=request_key
+            )
+            self.store.audit(user, "close_decision", decision.id, option.id, source=source)
         return decision, option
 
     def reopen_decision(
@@ -907,10 +915,11 @@ class Services:
         if not authorized:
             self.store.audit(user, "reopen_decision", decision.id, allowed=False, source=source)
             raise NotAuthorized("Only deciders can reopen a decision; your attempt was logged.")
-        self.store.reopen_decision(
-            decision.id, user, reason, source=source, request_key=request_key
-        )
-        self.store.audit(user, "reopen_decision", decision.id, reason, source=source)
+        with self.store.transaction():
+            self.store.reopen_decision(
+                decision.id, user, reason, source=source, request_key=request_key
+            )
+            self.store.audit(user, "reopen_decision", decision.id, reason, source=source)
         return decision
 
     # ---- runbooks -----------------------------------------------------------------------

@@ -93,6 +93,7 @@ class StoreBase:
     ) -> None:
         self._db = db
         self._lock = threading.RLock()
+        self._write_depth = 0  # nested _write()s join the outer one (touched under the lock)
         self._clock = clock
         self._init_caches()
         if schema.is_file_backed(db):
@@ -133,8 +134,16 @@ class StoreBase:
         cannot help. Taking the write lock up front makes that a wait instead.
         """
         with self._lock:
+            if self._write_depth:  # inside transaction(): part of the enclosing write
+                self._write_depth += 1
+                try:
+                    yield
+                finally:
+                    self._write_depth -= 1
+                return
             conn = self._db.conn
             conn.execute("BEGIN IMMEDIATE")
+            self._write_depth = 1
             try:
                 yield
                 conn.execute("COMMIT")
@@ -143,6 +152,15 @@ class StoreBase:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._write_depth = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several store writes as one transaction: all of them or none, and one commit
+        instead of one each (a vote and its audit entry; perf, issue 11)."""
+        with self._write():
+            yield
 
     @contextmanager
     def _read(self) -> Iterator[None]:

@@ -405,6 +405,33 @@ def test_vote_request_key_applies_once(loaded: Store) -> None:
     assert len(loaded.vote_history("email-service")) == 1
 
 
+def test_a_transaction_commits_its_writes_together_or_not_at_all(loaded: Store) -> None:
+    with loaded.transaction():
+        loaded.vote("email-service", "ses", "alice", request_key="t1")
+        loaded.audit("alice", "vote", "email-service", "ses")
+    assert loaded.votes("email-service") == {"alice": "ses"}
+    assert [e.action for e in loaded.audit_log()] == ["vote"]
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), loaded.transaction():
+        loaded.vote("email-service", "sendgrid", "bob", request_key="t2")
+        loaded.audit("bob", "vote", "email-service", "sendgrid")
+        raise Boom
+    # Neither the vote nor its audit entry, and the request key is not used up.
+    assert loaded.votes("email-service") == {"alice": "ses"}
+    assert [e.action for e in loaded.audit_log()] == ["vote"]
+    loaded.vote("email-service", "sendgrid", "bob", request_key="t2")
+    assert loaded.votes("email-service") == {"alice": "ses", "bob": "sendgrid"}
+    # A refused write inside one rolls the whole transaction back too.
+    loaded.close_decision("email-service", "ses", "carol")
+    with pytest.raises(DecisionClosed), loaded.transaction():
+        loaded.audit("dave", "vote", "email-service", "ses")
+        loaded.vote("email-service", "ses", "dave")
+    assert [e.actor for e in loaded.audit_log()] == ["alice"]
+
+
 @pytest.mark.parametrize(
     ("decision", "option", "error"),
     [("nope", "ses", UnknownDecision), ("email-service", "postmark", UnknownOption)],
