@@ -9,6 +9,7 @@ machine is shared and noisy.
 
     .venv/bin/python -m tests.perf.bench_commands
     BENCH_ROUNDS=1 .venv/bin/python -m tests.perf.bench_commands   # quicker, noisier
+    BENCH_ONLY=decide .venv/bin/python -m tests.perf.bench_commands  # commands naming "decide"
 """
 
 from __future__ import annotations
@@ -252,7 +253,8 @@ def run() -> Figures:
             server, port = stack.enter_context(_process("serve", kind, api_url, db))
             urls[kind] = f"http://127.0.0.1:{port}/slack/events"
             pids[kind] = server.pid
-        cmds = commands(item_id)
+        only = os.environ.get("BENCH_ONLY", "")
+        cmds = {k: v for k, v in commands(item_id).items() if only in k}
         for url in urls.values():  # warm up: first imports, the first check run
             for command in cmds.values():
                 load(url, response_url, command, 2, 6)
