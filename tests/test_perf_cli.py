@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,20 @@ def test_a_damaged_cache_is_parsed_afresh(tmp_path: Path) -> None:
         again.store.current_checklist().source_text, source="bundled"
     )  # rewritten
     again.store.close()
+
+
+def test_a_store_that_refuses_the_parse_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse(self: Store, key: str, data: str) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "save_parsed_checklist", refuse)
+    services = Services.from_settings(Settings(preflight_db=str(tmp_path / "p.db")), env={})
+    assert len(services.checklist.items) == len(load_bundled().items)
+    assert _parsed_keys(services.store) == []
+    assert "the parsed checklist was not kept (OperationalError)" in caplog.text
+    services.store.close()
 
 
 def test_a_new_document_replaces_the_old_parses(tmp_path: Path) -> None:
