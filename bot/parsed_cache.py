@@ -4,10 +4,10 @@ start, for the same result every time).
 
 The key is a hash of the text, where it came from (runbooks record it) and the parser's own
 source, so a new parser never reads an old parse. The value is JSON (never pickle: a cache
-file is data, not code); a file that does not read back is ignored and parsed afresh.
-The cache is one file beside the store file (`preflight.db-parsed`, like SQLite's own `-wal`
-and `-shm`) holding the last parse; a store in memory has none. It holds what the store holds
-(the credential-masked document), nothing more.
+is data, not code); a value that does not read back is ignored and parsed afresh.
+The cache lives in the store (table parsed_checklists, the last few keys), so every backend has
+it, in memory and on PostgreSQL included, and instances sharing a database share it. It holds
+what the store holds (the credential-masked document), nothing more.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.model import (
     Checklist,
@@ -34,6 +34,11 @@ from bot.model import (
     Targets,
     VerifyBlock,
 )
+
+if TYPE_CHECKING:
+    from store import Store
+
+log = logging.getLogger(__name__)
 
 FORMAT = 2
 
@@ -152,37 +157,37 @@ def from_data(d: dict[str, Any]) -> Checklist:
 
 
 class ParsedCache:
-    """The last parsed checklist of a store, in one JSON file beside it."""
+    """The parsed checklists of a store, kept in the store itself."""
 
-    def __init__(self, file: Path) -> None:
-        self.file = file
-
-    @classmethod
-    def beside(cls, store_file: str | None) -> ParsedCache | None:
-        """The cache of the store at `store_file`; None for a store in memory."""
-        if not store_file or store_file == ":memory:":
-            return None
-        path = Path(store_file).expanduser()
-        return cls(path.with_name(path.name + "-parsed"))
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
     def get(self, key: str) -> Checklist | None:
+        data = self.store.parsed_checklist(key)
+        if data is None:
+            return None
         try:
-            data = json.loads(self.file.read_text("utf-8"))
-            if data.get("key") != key:
-                return None
-            return from_data(data["checklist"])
-        except (OSError, ValueError, KeyError, IndexError, TypeError):
-            return None  # absent, unreadable or not ours: parse afresh
+            return from_data(json.loads(data))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return None  # unreadable or not ours: parse afresh (put replaces it)
 
     def put(self, key: str, checklist: Checklist) -> None:
-        """Best effort: a read-only or full disk only costs the next start a parse."""
-        with contextlib.suppress(OSError):
-            text = json.dumps({"key": key, "checklist": to_data(checklist)}, ensure_ascii=False)
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, prefix=".preflight-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp: mode 0600
-                    fh.write(text)
-                os.replace(tmp, self.file)  # readers see all of it or none of it
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        """Save the parse of the text under `key`. Best effort: a store that refuses the write
+        (read-only, full, busy past its timeout) only costs the next start a parse."""
+        data = json.dumps(to_data(checklist), ensure_ascii=False)
+        try:
+            self.store.save_parsed_checklist(key, data)
+        except Exception as exc:  # each backend raises its own driver's errors
+            log.warning(
+                "the parsed checklist was not kept (%s); the next start parses it again",
+                type(exc).__name__,
+            )
+            return
+        self._drop_old_file()
+
+    def _drop_old_file(self) -> None:
+        """Versions before the store kept the cache wrote it beside a SQLite store's file."""
+        where = self.store.file()
+        if where:
+            with contextlib.suppress(OSError):
+                os.unlink(where + "-parsed")

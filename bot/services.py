@@ -355,18 +355,14 @@ class Services:
         return True
 
     def _parse(self, text: str, origin: str) -> Checklist:
-        """parse_checklist(text), from the parsed-checklist cache beside the store when this
-        text was parsed before (every start re-read the same document; perf, issue 11)."""
-        # The store's own file (a test may hand in a store apart from the settings' path);
-        # a backend with no file has no cache.
-        where = getattr(self.store, "file", None)
-        cache = ParsedCache.beside(where() if callable(where) else None)
-        key = cache_key(text, origin) if cache is not None else ""
-        parsed = cache.get(key) if cache is not None else None
+        """parse_checklist(text), from the parsed-checklist cache in the store when this text
+        was parsed before (every start re-read the same document; perf, issue 11)."""
+        cache = ParsedCache(self.store)
+        key = cache_key(text, origin)
+        parsed = cache.get(key)
         if parsed is None:
             parsed = _parsed(text, origin)
-            if cache is not None:
-                cache.put(key, parsed)
+            cache.put(key, parsed)
         return parsed
 
     def checklist_history(self) -> list[ChecklistVersion]:

@@ -446,3 +446,20 @@ def m006_decision_polls_digest_slots(db: sqlite_utils.Database) -> None:
             )""",
         ],
     )
+
+
+@MIGRATIONS()
+def m007_parsed_checklists(db: sqlite_utils.Database) -> None:
+    _run(
+        db,
+        [
+            # The parsed form of recent checklist documents (JSON), by a hash of the text and the
+            # parser, so a start does not parse the same document again. A cache, not history:
+            # rows are replaced and dropped, and losing one costs a parse.
+            """CREATE TABLE parsed_checklists (
+                key TEXT PRIMARY KEY,
+                data TEXT NOT NULL,
+                saved_at TEXT NOT NULL
+            )""",
+        ],
+    )

@@ -19,6 +19,7 @@ from store.decision_polls import DecisionPollsStore
 from store.decisions import DecisionStore
 from store.digests import DigestStore
 from store.gate import GateStore
+from store.parsed import ParsedStore
 from store.requests import RequestStore
 from store.results import ResultStore
 from store.runbooks import RunbookStore
@@ -38,6 +39,7 @@ class Store(
     DigestStore,
     AuditStore,
     RequestStore,
+    ParsedStore,
     StoreBase,
 ):
     """Preflight's persistence. Every public method is atomic, and thread-safe when the

@@ -89,13 +89,14 @@ def test_migrations_are_applied_once(tmp_path: Path) -> None:
         ("m003_checklist_source",),
         ("m004_acceptances_overrides",),
         ("m006_decision_polls_digest_slots",),
+        ("m007_parsed_checklists",),
     ]
     expected = {
         "checklist_versions", "items", "decisions", "decision_options", "signoff_events",
         "vote_events", "decision_events", "check_results", "latest_results", "runbook_runs",
         "runbook_step_events", "digest_subscriptions", "digest_snapshots", "audit_log",
         "processed_requests", "signoff_latest", "assignment_events", "decision_polls",
-        "digest_slots",
+        "digest_slots", "parsed_checklists",
     }  # fmt: skip
     assert expected <= set(s.db.table_names())
     s.close()
