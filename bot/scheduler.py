@@ -7,8 +7,12 @@ come within the grace period and not been posted, and posts them all as one roun
 the checks and one readiness for every channel due (bot.digests.post_round).
 
 Each slot is claimed in the store (a unique row per channel and slot) before it is posted, so
-restarts and several processes on one store post it once. `tick(now)` takes an explicit clock,
+restarts and several processes on one store post it once. A process remembers the slots it has
+settled (won or found claimed) until they leave the grace period, so it neither asks the store
+again at every tick nor logs a lost claim more than once. `tick(now)` takes an explicit clock,
 which is how the tests walk across daylight-saving changes without sleeping.
+
+PREFLIGHT_DIGEST_TICK_SECONDS (default 60: at the top of every minute) sets how often it ticks.
 """
 
 from __future__ import annotations
@@ -57,12 +61,20 @@ class DigestScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
         self._round_lock = threading.Lock()
+        # (channel, slot) pairs claimed in the store by this process or another: never due again.
+        self._settled: set[tuple[str, datetime]] = set()
 
     def start(self) -> None:
         """Start ticking (and pruning old request ids daily)."""
         self.scheduler.start()
+        every = self.services.settings.preflight_digest_tick_seconds
+        # Wall-clock aligned, so every process on one store ticks at the same instants.
+        seconds: int | str = 0 if every >= 60 else f"*/{every}"
         self.scheduler.add_job(
-            self.tick, CronTrigger(second=0, timezone="UTC"), id=ROUND_JOB, replace_existing=True
+            self.tick,
+            CronTrigger(second=seconds, timezone="UTC"),
+            id=ROUND_JOB,
+            replace_existing=True,
         )
         self.scheduler.add_job(
             self.prune, "interval", hours=24, id=PRUNE_JOB, replace_existing=True
@@ -114,7 +126,8 @@ class DigestScheduler:
         at = now or self.clock()
         try:
             with self._round_lock:
-                due = self.due(at)
+                self._settled = {(c, s) for c, s in self._settled if at - s <= GRACE}
+                due = [d for d in self.due(at) if d not in self._settled]
                 if not due:
                     return None
                 report = digests.post_round(
@@ -123,6 +136,15 @@ class DigestScheduler:
                     due,
                     run_checks=self.run_checks,
                     quiet=self.services.settings.preflight_digest_quiet,
+                )
+                # Claimed in the store now, whoever won: no later tick can win them.
+                self._settled.update(due)
+            if report.already_claimed:
+                log.info(
+                    "digest round: %d slot(s) already claimed "
+                    "(another process or an earlier run): %s",
+                    len(report.already_claimed),
+                    ", ".join(report.already_claimed),
                 )
             for channel, error in report.failed.items():
                 log.warning("scheduled digest for %s not posted: Slack said %s", channel, error)

@@ -60,11 +60,21 @@ class Settings(BaseSettings):
     preflight_quorum: int = Field(default=1, ge=0)
     # Skip a scheduled digest when nothing changed since the channel's last one.
     preflight_digest_quiet: bool = False
+    # How often the digest scheduler looks for due slots, in seconds past each minute (a divisor
+    # of 60). Slots are whole minutes, so 60 loses nothing; tests shorten it to see a slot soon.
+    preflight_digest_tick_seconds: int = Field(default=60, ge=1, le=60)
 
     @field_validator("preflight_deciders", "preflight_admins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split(value)
+
+    @field_validator("preflight_digest_tick_seconds")
+    @classmethod
+    def _divides_a_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("PREFLIGHT_DIGEST_TICK_SECONDS must divide 60 (1, 2, 5, 10, 30, 60)")
+        return value
 
     @field_validator("preflight_owners", mode="before")
     @classmethod
