@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from bot import views
 from bot.model import Checklist, Decision, Item, ItemKind, Option, Runbook
 from bot.readiness import compute
@@ -151,3 +153,8 @@ def test_an_overridden_item_is_labelled_as_such() -> None:
     assert "*OVERRIDDEN*" in str(detail) and validate_blocks(detail) == []
     status = views.status_final(readiness, [fail])
     assert "*OVERRIDDEN*" in str(status) and validate_blocks(status) == []
+
+
+@pytest.mark.parametrize("text", ["", "   ", "Your vote: *SES*", "x" * 5000, "<@U1> & <b>"])
+def test_plain_builds_what_the_block_objects_would(text: str) -> None:
+    assert views.plain(text) == views.to_dicts([views.section(text)])
