@@ -32,6 +32,10 @@ UPDATE_INTERVAL_S = 1.0
 # A run that finished this recently answers new status requests without probing the targets
 # again (the "Re-run checks" button always runs afresh).
 RECENT_S = 10.0
+# A request that joins a run already in flight posts its message once the run ends, or with the
+# progress so far if it is still running this long after: a quick run then costs its channel one
+# post instead of a post and an update (the ack has already said the checks are running).
+FIRST_POST_S = 1.0
 
 
 def checks_for_section(services: Services, section: str | None) -> list[Check]:
@@ -64,6 +68,8 @@ class _Watcher:
     ts: str | None = None
     last_update: float = 0.0
     hint: str = ""  # said with the private answer when the channel post failed
+    joined_at: float | None = None  # set while a joiner's message is not posted yet
+    posting: bool = False  # its first post is on its way (the final pass leaves it alone)
 
 
 @dataclass
@@ -143,10 +149,16 @@ class StatusRuns:
                 shared = _Run(wanted, len(checks), services.readiness())
                 self._current.append(shared)
         watcher = _Watcher(client, channel, section, respond)
-        if shared.final is not None:
-            _post_final(watcher, shared)
+        if not owner:
             with shared.lock:
-                shared.watchers.append(watcher)
+                final = shared.final
+                if final is None:  # posted by the run: at its end, or at FIRST_POST_S
+                    watcher.joined_at = time.monotonic()
+                    shared.watchers.append(watcher)
+            if final is not None:
+                _post_final(watcher, shared)
+                with shared.lock:
+                    shared.watchers.append(watcher)
             return
         try:
             _post_first(watcher, shared)
@@ -168,14 +180,25 @@ class StatusRuns:
     def _execute(self, services: Services, checks: list[Check], shared: _Run) -> None:
         def on_result(result: Result) -> None:
             now = time.monotonic()
-            due = []
+            due, first = [], []
             with shared.lock:
                 shared.results.append(result)
                 snapshot = list(shared.results)
                 for w in shared.watchers:
-                    if w.ts is not None and now - w.last_update >= UPDATE_INTERVAL_S:
+                    if w.joined_at is not None:
+                        if not w.posting and now - w.joined_at >= FIRST_POST_S:
+                            w.posting = True
+                            first.append(w)
+                    elif w.ts is not None and now - w.last_update >= UPDATE_INTERVAL_S:
                         w.last_update = now
                         due.append(w)
+            for w in first:  # joiners still waiting after FIRST_POST_S: show the progress
+                _post_first(w, shared)
+                with shared.lock:
+                    w.joined_at, w.posting = None, False
+                    ended = shared.final is not None
+                if ended:
+                    _finish(w, shared)
             for w in due:
                 _update(
                     w,
@@ -200,9 +223,12 @@ class StatusRuns:
         with shared.lock:
             shared.checklist_line = checklist_line(services.checklist_info())
             shared.final = (readiness, results)
-            watchers = list(shared.watchers)
+            watchers = [w for w in shared.watchers if not w.posting]
         for w in watchers:
-            _finish(w, shared)
+            if w.joined_at is not None:
+                _post_final(w, shared)  # never posted: one message, with the verdict
+            else:
+                _finish(w, shared)
 
 
 def checklist_line(info: dict[str, Any]) -> str:

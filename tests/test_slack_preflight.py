@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from typing import Any
 
 from checks import registry
 from checks.base import Check, CheckContext, Result, Status
@@ -179,3 +180,60 @@ def test_admins_subscribe_a_channel_to_digests_and_anyone_can_post_one(slack: Sl
     assert digest.data["channel"] == "C123" and "First digest" in json.dumps(digest.data["blocks"])
     assert "Digest stopped" in slack.reply("digest unsubscribe", user=ADMIN)["text"]
     assert slack.store.subscriptions() == []
+
+
+def _slow_runs(slack: SlackApp, monkeypatch: Any, delay_s: float) -> list[int]:
+    """Make every check run take delay_s before its first result; counts the runs."""
+    runs: list[int] = []
+    real = slack.services.run_checks
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        time.sleep(delay_s)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(slack.services, "run_checks", slow)
+    return runs
+
+
+def _to(slack: SlackApp, method: str, channel: str) -> list[Any]:
+    return [c for c in slack.fake.calls_to(method) if c.payload.get("channel") == channel]
+
+
+def test_a_status_joining_a_quick_run_posts_once_with_the_verdict(
+    slack: SlackApp, monkeypatch: Any
+) -> None:
+    runs = _slow_runs(slack, monkeypatch, 0.3)
+    slack.reply("status")  # C123 starts the run and shows its progress at once
+    slack.fake.wait_for("chat.postMessage")
+    reply = slack.reply("status", channel="C456")  # joins it while it runs
+    assert reply["text"].startswith("Checking ")
+    slack.settle()
+    assert runs == [1]  # one run of the checks for both channels
+    (posted,) = _to(slack, "chat.postMessage", "C456")
+    assert posted.payload["text"].startswith("NOT READY")  # straight with the verdict
+    assert "Top blockers" in json.dumps(posted.payload["blocks"])
+    assert _to(slack, "chat.update", "C456") == []
+    assert _to(slack, "chat.update", "C123")[-1].payload["text"].startswith("NOT READY")
+    assert validate_outbound(slack.fake.calls) == []
+
+
+def test_a_status_joining_a_long_run_shows_progress_then_the_verdict(
+    slack: SlackApp, monkeypatch: Any
+) -> None:
+    from bot import live_status
+
+    monkeypatch.setattr(live_status, "FIRST_POST_S", 0.1)
+    runs = _slow_runs(slack, monkeypatch, 0.5)
+    slack.reply("status")
+    slack.fake.wait_for("chat.postMessage")
+    slack.reply("status", channel="C456")
+    slack.settle()
+    assert runs == [1]
+    (posted,) = _to(slack, "chat.postMessage", "C456")
+    assert posted.payload["text"].startswith("Checking ")  # progress first, being long
+    updates = _to(slack, "chat.update", "C456")
+    assert updates and updates[-1].payload["text"].startswith("NOT READY")
+    # Another request in a channel that shows the run is pointed at it, not posted again.
+    assert "moments ago" in slack.reply("status", channel="C456")["text"]
+    assert len(_to(slack, "chat.postMessage", "C456")) == 1
