@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from bot.app import CachingRedactor, RedactingAck
 from checks.redact import Redactor
+from tests.support.slack_app import SlackApp
 
 SECRET = "canary-Pa55-not-real-0123456789"
 ENV = {"DB_PASSWORD": SECRET, "PREFLIGHT_API_URL": "http://127.0.0.1:9"}
@@ -65,3 +67,33 @@ def test_an_ack_never_called_gives_up_after_the_wait() -> None:
     assert ack.response is None
     ack.response = None  # Bolt may reset it; nothing is woken by that
     assert ack.response is None
+
+
+def test_a_slash_command_runs_in_the_request_thread_and_other_requests_in_the_pool(
+    slack: SlackApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slash-command listeners ack and hand slow work off, so they run where the request
+    arrived; App Home (whose listener calls views.publish) keeps Bolt's listener pool."""
+    from handlers import home
+    from handlers import preflight as preflight_handler
+
+    seen: dict[str, str] = {}
+
+    def probe(inv: Any) -> None:
+        seen["command"] = threading.current_thread().name
+        inv.reply("probed")
+
+    real_home_view = home.home_view
+
+    def home_view(*args: Any, **kwargs: Any) -> Any:
+        seen["home"] = threading.current_thread().name
+        return real_home_view(*args, **kwargs)
+
+    monkeypatch.setitem(preflight_handler.SUBCOMMANDS, "probe", probe)
+    monkeypatch.setattr(home, "home_view", home_view)
+    assert slack.reply("probe")["text"] == "probed"
+    slack.home()
+    slack.settle()
+    assert seen["command"] == threading.current_thread().name
+    assert seen["home"].startswith("bolt-listener")
+    assert slack.fake.calls_to("views.publish")
