@@ -233,14 +233,51 @@ def refresh_polls(
     one more pass, which reads the state after this call's vote. Fifty votes in a second cost
     a few renders instead of fifty (each renders every voter's name), and the poll still ends
     on the latest tally (perf, issue 11: rendering per vote cost 80 % of a vote's CPU)."""
+    pending = _claim_refresh(decision.id, also)
+    return 0 if pending is None else _refresh_loop(pending, client, services, decision, names)
+
+
+def refresh_polls_later(
+    later: Callable[[Callable[[], None]], None],
+    client: WebClient,
+    services: Services,
+    decision: Decision,
+    names: Names = mention,
+) -> None:
+    """refresh_polls in the background (`later` runs a function there), handed off only when
+    no refresh of the decision is already on its way: a burst of votes costs one hand-off
+    instead of one thread wake-up each."""
+    pending = _claim_refresh(decision.id, None)
+    if pending is None:
+        return
+
+    def run() -> None:
+        _refresh_loop(pending, client, services, decision, names)
+
+    try:
+        later(run)
+    except BaseException:
+        with _poll_locks_guard:
+            _refreshing.pop(decision.id, None)
+        raise
+
+
+def _claim_refresh(decision_id: str, also: tuple[str, str] | None) -> _Pending | None:
+    """The refresh to run, or None when one already running will make another pass."""
     with _poll_locks_guard:
-        pending = _refreshing.get(decision.id)
+        pending = _refreshing.get(decision_id)
         if pending is not None:
             pending.again = True
             if also is not None:
                 pending.also.append(also)
-            return 0
-        pending = _refreshing[decision.id] = _Pending(also=[also] if also else [])
+            return None
+        pending = _refreshing[decision_id] = _Pending(also=[also] if also else [])
+        return pending
+
+
+def _refresh_loop(
+    pending: _Pending, client: WebClient, services: Services, decision: Decision, names: Names
+) -> int:
     updated = 0
     try:
         while True:

@@ -19,7 +19,7 @@ from bot.decisions import (
     poll_message,
     record_markdown,
     record_names,
-    refresh_polls,
+    refresh_polls_later,
     show_poll,
     tally,
 )
@@ -105,12 +105,7 @@ def vote(inv: Invocation, option: str) -> None:
         f":ballot_box_with_ballot: Your vote on *{m.escape(decision.topic)}*: "
         f"{m.escape(chosen.label)}. You can change it any time."
     )
-    services, names = inv.services, names_of(inv.context)
-
-    def refresh() -> None:
-        refresh_polls(inv.client, services, decision, names)
-
-    inv.later(refresh)
+    refresh_polls_later(inv.later, inv.client, inv.services, decision, names_of(inv.context))
 
 
 def close(inv: Invocation, rest: str) -> None:
