@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -217,6 +218,7 @@ class _Pending:
 
 
 _refreshing: dict[str, _Pending] = {}
+REFRESH_INTERVAL_S = 1.0
 
 
 def refresh_polls(
@@ -283,11 +285,15 @@ def _refresh_loop(
         while True:
             with _poll_locks_guard:
                 extra, pending.also, pending.again = pending.also, [], False
+            started = time.monotonic()
             updated += _refresh_once(client, services, decision, names, extra)
             with _poll_locks_guard:
                 if not pending.again:
                     del _refreshing[decision.id]
                     return updated
+            # Votes came in meanwhile: one more pass, a second after this one started (Slack
+            # takes about one update a second per message; a burst then costs a pass a second).
+            time.sleep(max(0.0, REFRESH_INTERVAL_S - (time.monotonic() - started)))
     except BaseException:
         with _poll_locks_guard:  # a failed pass must not leave later refreshes waiting on it
             _refreshing.pop(decision.id, None)

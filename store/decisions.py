@@ -103,16 +103,25 @@ class DecisionStore(StoreBase):
         """Record `user`'s vote; a later vote replaces their earlier one, which stays in history."""
 
         def write() -> Vote:
-            version = self._current_decision(decision_id)
-            self._check_option(version, decision_id, option_id)
-            if not self._is_open(decision_id):
-                raise DecisionClosed(f"decision {decision_id!r} is closed")
             at = _ts(self._clock())
-            self._exec(
+            # One statement checks and writes (each statement is a trip out of Python while
+            # holding the write lock; perf, issue 11); when it writes nothing, say why.
+            inserted = self._exec(
                 "INSERT INTO vote_events (version, decision_id, option_id, user, at, source, "
-                "request_key) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (version, decision_id, option_id, user, at, source, request_key),
-            )
+                "request_key) SELECT o.version, o.decision_id, o.id, :user, :at, :source, :key "
+                "FROM decision_options o WHERE o.version = "
+                "(SELECT MAX(version) FROM checklist_versions) "
+                "AND o.decision_id = :d AND o.id = :o AND COALESCE((SELECT action FROM "
+                "decision_events WHERE decision_id = :d ORDER BY id DESC LIMIT 1), '') <> 'close'",
+                {
+                    "user": user, "at": at, "source": source, "key": request_key,
+                    "d": decision_id, "o": option_id,
+                },
+            ).rowcount  # fmt: skip
+            if inserted != 1:
+                version = self._current_decision(decision_id)
+                self._check_option(version, decision_id, option_id)
+                raise DecisionClosed(f"decision {decision_id!r} is closed")
             return Vote(decision_id, option_id, user, _at(at), source)
 
         def replay() -> Vote | None:

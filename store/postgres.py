@@ -328,6 +328,10 @@ class PostgresStore(Store):
         with self._transaction("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,)):
             yield
 
+    def _write_one(self, sql: str, params: Params = ()) -> int:
+        with self._write():
+            return int(self._exec(sql, params).rowcount)
+
     @contextmanager
     def _read(self) -> Iterator[None]:
         with self._transaction("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"):

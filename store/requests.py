@@ -11,8 +11,14 @@ class RequestStore(StoreBase):
     def claim_request(self, key: str) -> bool:
         """True the first time `key` (a Slack retry's trigger_id, action_ts...) is seen, by any
         process or instance on this database."""
-        with self._write():
-            return self._claim("request", key)
+        return (
+            self._write_one(
+                "INSERT INTO processed_requests (scope, key, claimed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                ("request", key, _ts(self._clock())),
+            )
+            == 1
+        )
 
     def prune_requests(self, older_than: timedelta) -> int:
         """Forget request keys claimed longer ago than Slack could still redeliver them
