@@ -10,6 +10,11 @@ machine is shared and noisy.
     .venv/bin/python -m tests.perf.bench_commands
     BENCH_ROUNDS=1 .venv/bin/python -m tests.perf.bench_commands   # quicker, noisier
     BENCH_ONLY=decide .venv/bin/python -m tests.perf.bench_commands  # commands naming "decide"
+    BENCH_PIN=0 .venv/bin/python -m tests.perf.bench_commands  # no CPU pinning
+
+With two or more CPUs, the servers (bare and Preflight alike) run on the first and the load
+generator and the fake Slack on the others, so the load generator's own CPU time does not
+count against whichever server it is measuring (the machine may still be shared).
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ SECRET = "bench-signing-secret-not-real"  # pragma: allowlist secret
 LEVELS = (10, 50)
 REQUESTS = {10: 300, 50: 500}
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+CPUS = sorted(os.sched_getaffinity(0))
+PIN = os.environ.get("BENCH_PIN", "1") != "0" and len(CPUS) >= 2
+SERVER_CPUS, CLIENT_CPUS = ({CPUS[0]}, set(CPUS[1:])) if PIN else (set(CPUS), set(CPUS))
 SIGNOFFS = 10_000
 RESULTS = 100_000
 APPS = ("bare", "preflight", "preflight+history")
@@ -169,6 +177,7 @@ def _process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     command = [sys.executable, "-m", "tests.perf.bench_commands", *args]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert proc.stdout is not None
+    os.sched_setaffinity(proc.pid, SERVER_CPUS if args[0] == "serve" else CLIENT_CPUS)
     try:
         yield proc, proc.stdout.readline().strip()
     finally:
@@ -243,6 +252,7 @@ Figures = dict[tuple[str, str, int], dict[str, float]]  # (app, command, level) 
 
 def run() -> Figures:
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    os.sched_setaffinity(0, CLIENT_CPUS)  # the load generator
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         fresh, history, item_id = prepare(Path(tmp))
         fake, api_url = stack.enter_context(_process("fake"))
@@ -277,6 +287,8 @@ def report(figures: Figures) -> str:
         f"slash-command acks over HTTP (waitress, 16 threads), median of {ROUNDS} alternating "
         "rounds; ratios are Preflight / bare in the same run",
         f"history: {SIGNOFFS:,} sign-off events, {RESULTS:,} check results",
+        f"servers on CPUs {sorted(SERVER_CPUS)}, load generator and fake Slack on "
+        f"{sorted(CLIENT_CPUS)}",
         "",
         "| Command | c | bare req/s | bare p99 ms | store | req/s | p99 ms | req/s ratio "
         "| p99 ratio | server CPU ms/req (bare) | non-200 |",
