@@ -45,14 +45,6 @@ class DecisionStore(StoreBase):
             {"d": decision_id, "version": version, **({} if until is None else {"until": until})},
         )
 
-    def _is_open(self, decision_id: str) -> bool:
-        """What a vote needs of the state, without reading every vote (as _state does)."""
-        last = self._one(
-            "SELECT action FROM decision_events WHERE decision_id = ? ORDER BY id DESC LIMIT 1",
-            (decision_id,),
-        )
-        return last is None or last["action"] != "close"
-
     def _state(self, version: int, decision_id: str, upto: int | None = None) -> DecisionState:
         """A decision's state from its events, as of event id `upto` (default: now)."""
         events = self._all(
