@@ -513,6 +513,9 @@ class _Walker:
                 if self._section_has(_RUNBOOK_SECTIONS):
                     self._runbook_step(first, rest)
                     return
+            if parent is None and first and self._looks_like_a_decision(first):
+                # Said, not dropped in silence: the team meant a decision here.
+                self.notes.append(ImportNote(line, "decision_unread", _plain(first)[:80]))
             if parent is not None and first:
                 self._detail(parent, first)
             self.blocks(rest, parent)
@@ -521,6 +524,11 @@ class _Walker:
         end_line = para[1] if para else line
         draft = self._checkbox(box.group(2) or "", box.group(1), line, end_line, parent)
         self.blocks(rest, parent if draft is None else draft)
+
+    def _looks_like_a_decision(self, text: str) -> bool:
+        """A plain list line that reads as a decision: "Decision needed: …" without a checkbox,
+        or any line at the top of a DECISION section that is not a numbered topic."""
+        return bool(_DECISION_NEEDED.match(text)) or self._section_has((_DECISION_SECTION,))
 
     def _new_item(
         self, text: str, explicit: str | None, line: int, checked: bool, parent: _ItemDraft | None

@@ -352,6 +352,10 @@ _NOTE_WORDS = {
     "html_checkbox": "HTML checkbox not read as an item",
     "empty_item": "checkbox with no text: not read",
     "before_heading": "item before the first heading",
+    "decision_unread": (
+        "decision not read (write `- [ ] **Decision needed**: Topic (A / B)`, or number it "
+        "`1. **Topic**` with options as sub-items in a DECISION section)"
+    ),
 }
 
 

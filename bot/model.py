@@ -130,7 +130,7 @@ class ImportNote:
     """Something the importer saw but did not read as an item, or read in a way worth saying."""
 
     line: int
-    kind: str  # "html_checkbox", "empty_item", "before_heading", "credential"
+    kind: str  # "html_checkbox", "empty_item", "before_heading", "decision_unread", "credential"
     text: str
 
 

@@ -275,6 +275,33 @@ def test_each_shape_imports_with_a_report(
     assert data["items"]["done"] == 0  # ticks are claims, never done
 
 
+DECISION_SHAPES = """# Launch
+
+## Release
+- [ ] Tag the release
+- **Decision needed**: Push provider (APNs / Firebase)
+
+## Decision: CDN
+- Options: Fastly, CloudFront
+
+## Decision tracking
+1. **Email**: which provider?
+   - SES
+   - Postmark
+"""
+
+
+def test_decision_lines_it_cannot_read_are_named_not_dropped(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    code, out, err = run("import", str(write(tmp_path, "d.md", DECISION_SHAPES)))
+    assert code == 0, err
+    assert "2 × decision not read" in out and "line 5, 8" in out
+    assert "Decision needed" in out  # and how to write one it reads
+    decisions = run("decisions")[1]
+    assert "email" in decisions.lower()  # the numbered topic is read as before
+
+
 def test_table_rows_and_items_before_headings(env: dict[str, str], tmp_path: Path) -> None:
     run("import", str(write(tmp_path, "t.md", TABLE)))
     data = json.loads(run("export", "--format", "json")[1])
