@@ -36,6 +36,7 @@ from bot.people import People
 from bot.services import Services
 from bot.settings import SLACK_API_TIMEOUT_S
 from checks.redact import Redactor
+from store import DuplicateRequest
 
 log = logging.getLogger("preflight.app")
 USERGROUP_CACHE_S = 300
@@ -107,12 +108,18 @@ class RedactingAck(Ack):
     request thread, and never longer than Bolt's own ack timeout).
     """
 
-    def __init__(self, redactor: Redactor, wait_s: float = ACK_WAIT_S) -> None:
+    def __init__(
+        self,
+        redactor: Redactor,
+        wait_s: float = ACK_WAIT_S,
+        settle: Callable[[], bool] | None = None,
+    ) -> None:
         self._acked = threading.Event()
         self._owner = threading.get_ident()
         self._wait_s = wait_s
         super().__init__()
         self._redact = redactor
+        self._settle = settle  # the request's deferred dedupe claim, claimed before answering
 
     @property
     def response(self) -> BoltResponse | None:
@@ -129,6 +136,8 @@ class RedactingAck(Ack):
             self._acked.set()
 
     def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
+        if self._settle is not None and not self._settle():
+            raise DuplicateRequest("request already claimed")  # answered with silence
         return super().__call__(*self._redact(list(args)), **self._redact(kwargs))
 
 
@@ -363,13 +372,21 @@ class _Prepare(Middleware):
         self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
     ) -> BoltResponse:
         context, services = req.context, self.services
-        _inline.active = False  # whatever the thread's last request left (see ListenerPool)
+        store = services.store
+        # Whatever this thread's last request left: see ListenerPool and defer_request_claim.
+        _inline.active = False
+        store.defer_request_claim(None)
         # Another process (`preflight import`) may have made a new checklist current.
         services.refresh()
         if context.respond is not None:
             context["respond"] = RedactingRespond(context.respond, self.redactor)
-        # The ack's own body (an ephemeral answer) is a payload to Slack too.
-        context["ack"] = RedactingAck(self.redactor)
+        command, key = bool(req.body.get("command")), request_key(req.body)
+        # The ack's own body (an ephemeral answer) is a payload to Slack too. A slash command's
+        # dedupe claim rides in its first write, or is made when it acks (see
+        # StoreBase.defer_request_claim); anything else is claimed below, before its listener.
+        context["ack"] = RedactingAck(
+            self.redactor, settle=store.settle_request_claim if command and key else None
+        )
         # Bolt hands listeners a fresh plain WebClient per request; ours redacts. It is shared
         # across threads safely because nothing changes its token after start.
         context["client"] = self.client
@@ -384,8 +401,9 @@ class _Prepare(Middleware):
             # in-process dispatch by the tests reaches here.
             context[VERIFIED] = True
         # A retried or repeated delivery is acknowledged and otherwise ignored.
-        key = request_key(req.body)
-        if key is not None and not services.store.claim_request("seen:" + key):
+        if key is not None and command:
+            store.defer_request_claim("seen:" + key)
+        elif key is not None and not store.claim_request("seen:" + key):
             log.info(
                 "duplicate delivery %s ignored (retry %s)",
                 key,
@@ -394,7 +412,7 @@ class _Prepare(Middleware):
             return BoltResponse(status=200, body="")
         # Bolt runs the listener after the whole middleware chain, in this thread: the flag
         # stays up until ListenerPool takes it (once), so no later submit can see it.
-        _inline.active = bool(req.body.get("command"))
+        _inline.active = command
         return next()
 
 
@@ -445,6 +463,9 @@ def build_app(
             # Never act on a body nobody vouched for: no response_url, no postEphemeral.
             log.warning("refused an unverified request (%s)", type(error).__name__)
             return BoltResponse(status=401, body={"error": "invalid request"})
+        if isinstance(error, DuplicateRequest):  # a slash command's retry, found at its write
+            log.info("duplicate delivery %s ignored", request_key(body))
+            return BoltResponse(status=200, body="")
         log.error(
             "unhandled %s (ref %s)",
             type(error).__name__,

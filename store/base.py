@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 import sqlite_utils
 
 from store import db as schema
-from store.errors import StoreError, UnknownItem
+from store.errors import DuplicateRequest, StoreError, UnknownItem
 from store.records import ChangeMarks
 
 T = TypeVar("T")
@@ -94,6 +94,7 @@ class StoreBase:
         self._db = db
         self._lock = threading.RLock()
         self._write_depth = 0  # nested _write()s join the outer one (touched under the lock)
+        self._deferred = threading.local()
         self._clock = clock
         self._init_caches()
         if schema.is_file_backed(db):
@@ -142,15 +143,18 @@ class StoreBase:
                     self._write_depth -= 1
                 return
             conn = self._db.conn
+            key = self._take_deferred_claim()
             conn.execute("BEGIN IMMEDIATE")
             self._write_depth = 1
             try:
+                self._apply_deferred_claim(key)
                 yield
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 # Also after a failed COMMIT: a transaction left open would swallow later writes.
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._restore_deferred_claim(key, exc)
                 raise
             finally:
                 self._write_depth = 0
@@ -173,6 +177,37 @@ class StoreBase:
                     conn.rollback()
                 raise
             return rowcount
+
+    # --- a request's dedupe claim, deferred into its first write ---------------------------
+    # A slash command's listener runs in the request thread (bot/app.py), so the claim of its
+    # Slack request id can ride in the first write transaction the command makes (a vote and
+    # its audit entry): one write per vote instead of two. A command that writes nothing
+    # settles the claim when it acks. Either way it is committed before Slack hears back.
+
+    def defer_request_claim(self, key: str | None) -> None:
+        """Claim `key` (as claim_request would) in this thread's next write, or at
+        settle_request_claim(); None forgets a claim left pending."""
+        self._deferred.key = key
+
+    def settle_request_claim(self) -> bool:
+        """Claim the pending key now if no write took it: False when it was claimed before."""
+        key = self._take_deferred_claim()
+        return key is None or self.claim_request(key)  # type: ignore[attr-defined]
+
+    def _take_deferred_claim(self) -> str | None:
+        key: str | None = getattr(self._deferred, "key", None)
+        self._deferred.key = None
+        return key
+
+    def _apply_deferred_claim(self, key: str | None) -> None:
+        if key is not None and not self._claim("request", key):
+            raise DuplicateRequest(key)
+
+    def _restore_deferred_claim(self, key: str | None, exc: BaseException) -> None:
+        """A write that failed for another reason leaves the claim to the ack (a retry of a
+        duplicate needs no second claim)."""
+        if key is not None and not isinstance(exc, DuplicateRequest):
+            self._deferred.key = key
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

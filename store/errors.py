@@ -49,3 +49,9 @@ class UnknownAction(StoreError, ValueError):
 
 class DuplicateItem(StoreError, ValueError):
     """The checklist holds two items (or decisions, or options) with one id."""
+
+
+class DuplicateRequest(Exception):
+    """A Slack request whose id was already claimed (a retry or a replay): nothing it asks for
+    is applied again. Deliberately not a StoreError: it is answered with an empty 200, never
+    worded to the person."""

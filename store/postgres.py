@@ -266,6 +266,7 @@ class PostgresStore(Store):
         self._clock = clock
         self._lock = threading.RLock()  # only for the SQLite-shaped callers that take it
         self._local = threading.local()
+        self._deferred = threading.local()  # a request claim deferred into the next write
         self._init_caches()
         try:
             self._pool: ConnectionPool[Any] = ConnectionPool(
@@ -325,8 +326,14 @@ class PostgresStore(Store):
 
     @contextmanager
     def _write(self) -> Iterator[None]:
-        with self._transaction("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,)):
-            yield
+        key = self._take_deferred_claim() if self._current() is None else None
+        try:
+            with self._transaction("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,)):
+                self._apply_deferred_claim(key)
+                yield
+        except BaseException as exc:
+            self._restore_deferred_claim(key, exc)
+            raise
 
     def _write_one(self, sql: str, params: Params = ()) -> int:
         with self._write():

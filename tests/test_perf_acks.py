@@ -3,6 +3,8 @@ what the redactor masks, and the request thread wakes as soon as the listener ac
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 import time
 from typing import Any
@@ -97,3 +99,46 @@ def test_a_slash_command_runs_in_the_request_thread_and_other_requests_in_the_po
     assert seen["command"] == threading.current_thread().name
     assert seen["home"].startswith("bolt-listener")
     assert slack.fake.calls_to("views.publish")
+
+
+def _commits_during(slack: SlackApp, fn: Any) -> int:
+    """How many write transactions the store's writer connection commits while fn runs."""
+    seen: list[str] = []
+    conn = slack.store.db.conn
+    conn.set_trace_callback(seen.append)
+    try:
+        fn()
+    finally:
+        conn.set_trace_callback(None)
+    return sum(1 for s in seen if s.strip().upper() == "COMMIT")
+
+
+def test_a_vote_its_audit_entry_and_its_dedupe_claim_commit_once(
+    slack: SlackApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    def vote() -> None:
+        response = slack.command("email SES", command="/decide", user="UVOTER", trigger_id="T.v1")
+        assert "Your vote" in json.loads(response.body)["text"]
+
+    assert _commits_during(slack, vote) == 1
+    assert slack.store.votes("email-service") == {"UVOTER": "aws-ses"}
+    assert [e.action for e in slack.store.audit_log()][:1] == ["vote"]
+    # The same request again (a retry, a replay): nothing applied, nothing said.
+    with caplog.at_level(logging.INFO, logger="preflight.app"):
+        again = slack.command("email sendgrid", command="/decide", user="UVOTER", trigger_id="T.v1")
+    assert again.status == 200 and again.body == ""
+    assert slack.store.votes("email-service") == {"UVOTER": "aws-ses"}
+    assert [e.action for e in slack.store.audit_log()].count("vote") == 1
+    assert "duplicate delivery cmd:T.v1 ignored" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["item no-such-item", "help", "email postmark"])
+def test_a_command_that_writes_nothing_is_claimed_when_it_answers(
+    slack: SlackApp, text: str
+) -> None:
+    command = "/decide" if text.startswith("email") else "/preflight"
+    first = slack.command(text, command=command, trigger_id="T.r1")
+    assert first.status == 200 and json.loads(first.body)["text"]  # answered (maybe an error)
+    again = slack.command(text, command=command, trigger_id="T.r1")
+    assert again.status == 200 and again.body == ""  # the replay is silent
+    assert slack.store.claim_request("seen:cmd:T.r1") is False
