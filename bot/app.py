@@ -98,6 +98,11 @@ class RedactingRespond:
         return self._respond(*self._redact(list(args)), **self._redact(kwargs))
 
 
+# A slash command's listener runs in its request thread: `active` from the middleware until
+# ListenerPool takes it, `running` while the listener runs (see ListenerPool).
+_inline = threading.local()
+
+
 class RedactingAck(Ack):
     """Bolt's ack(), whose body (the ephemeral answer of a command) is redacted first.
 
@@ -124,7 +129,13 @@ class RedactingAck(Ack):
     @property
     def response(self) -> BoltResponse | None:
         found = self._response
-        if found is None and threading.get_ident() == self._owner and self._wait_s > 0:
+        if (
+            found is None
+            and threading.get_ident() == self._owner
+            and self._wait_s > 0
+            # A listener running inline in this very thread has nobody else to ack for it.
+            and not getattr(_inline, "running", False)
+        ):
             self._acked.wait(self._wait_s)
             found = self._response
         return found
@@ -235,9 +246,6 @@ class WorkPool(ThreadPoolExecutor):
             wait(pending, timeout=remaining)
 
 
-_inline = threading.local()  # set while a slash command's middleware chain runs
-
-
 class ListenerPool(WorkPool):
     """Bolt's listener executor. A slash command's listener runs in the request's own thread:
     it acks and hands anything slow to the work pool (Invocation.later), so a hop to another
@@ -251,10 +259,13 @@ class ListenerPool(WorkPool):
             return super().submit(fn, *args, **kwargs)
         _inline.active = False  # one listener per request
         future: Future[Any] = Future()
+        _inline.running = True
         try:
             future.set_result(fn(*args, **kwargs))
         except BaseException as exc:  # as a pool thread would: the caller reads the future
             future.set_exception(exc)
+        finally:
+            _inline.running = False
         return future
 
 

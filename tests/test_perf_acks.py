@@ -142,3 +142,27 @@ def test_a_command_that_writes_nothing_is_claimed_when_it_answers(
     again = slack.command(text, command=command, trigger_id="T.r1")
     assert again.status == 200 and again.body == ""  # the replay is silent
     assert slack.store.claim_request("seen:cmd:T.r1") is False
+
+
+def test_a_listener_running_inline_never_waits_for_its_own_ack() -> None:
+    """The error path of an inline listener reads ack.response in its own thread: nobody else
+    will ack, so it must not wait (it waited Bolt's 3 s before a duplicate got its answer)."""
+    from bot import app as app_module
+
+    seen: list[object] = []
+
+    def listener() -> None:
+        ack = RedactingAck(Redactor(), wait_s=3600)  # made and read on this very thread
+        seen.append(ack.response)
+
+    def request_thread() -> None:
+        app_module.ListenerPool(1, "t").submit(listener)
+
+    app_module._inline.active = False
+    worker = threading.Thread(
+        target=lambda: (setattr(app_module._inline, "active", True), request_thread()),
+        daemon=True,  # a regression would leave it waiting an hour: never hold the run up
+    )
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive() and seen == [None]
