@@ -26,21 +26,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 from pydantic import SecretStr
 
-from tests.support.slack_requests import sign, slash_command
+from tests.perf.loadgen import SECRET, load
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "bench-signing-secret-not-real"  # pragma: allowlist secret
 LEVELS = (10, 50)
 REQUESTS = {10: 300, 50: 500}
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -183,68 +179,6 @@ def _process(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU time (user + system) the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load(
-    url: str,
-    response_url: str,
-    command: tuple[str, str],
-    concurrency: int,
-    count: int,
-    server_pid: int | None = None,
-) -> dict[str, float]:
-    """`count` signed deliveries of `command` from `concurrency` threads: p50, p99, req/s,
-    and the server's CPU time per request when its pid is given."""
-    bodies = []
-    for i in range(count):
-        body, _ = slash_command(
-            command[0],
-            command[1],
-            response_url=response_url,
-            channel_id=f"C{i % 40:08d}",
-            user_id=f"U{i % 500:05d}",
-        )
-        bodies.append((body, sign(SECRET, body)))
-    latencies: list[float] = []
-    failures = 0
-    lock = threading.Lock()
-    client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=concurrency))
-
-    def one(item: tuple[str, dict[str, str]]) -> None:
-        nonlocal failures
-        body, headers = item
-        started = time.perf_counter()
-        try:
-            status = client.post(url, content=body.encode(), headers=headers).status_code
-        except httpx.HTTPError:
-            status = 0
-        took = time.perf_counter() - started
-        with lock:
-            latencies.append(took)
-            if status != 200:
-                failures += 1
-
-    cpu = _cpu_s(server_pid) if server_pid else 0.0
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, bodies))
-    wall = time.perf_counter() - started
-    cpu = _cpu_s(server_pid) - cpu if server_pid else float("nan")
-    client.close()
-    q = statistics.quantiles(latencies, n=100)
-    return {
-        "p50_ms": q[49] * 1000,
-        "p99_ms": q[98] * 1000,
-        "rps": count / wall,
-        "non_200": failures,
-        "cpu_ms": cpu * 1000 / count,
-    }
 
 
 Figures = dict[tuple[str, str, int], dict[str, float]]  # (app, command, level) -> median figures

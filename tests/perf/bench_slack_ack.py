@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
 from checks import registry
 from checks.base import Check, CheckContext, Result, Status
-from tests.support.slack_requests import sign, slash_command
+from tests.perf.loadgen import SECRET, load
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "bench-signing-secret-not-real"
 LEVELS = (1, 10, 50)
 REQUESTS = {1: 100, 10: 600, 50: 1000}
 
@@ -131,44 +126,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _load(url: str, response_url: str, concurrency: int, count: int) -> dict[str, float]:
-    bodies = []
-    for i in range(count):
-        body, _ = slash_command(
-            text="status", response_url=response_url, channel_id=f"C{i % 40:08d}"
-        )
-        bodies.append((body, sign(SECRET, body)))
-    latencies: list[float] = []
-    failures = 0
-    lock = threading.Lock()
-    client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=concurrency))
-
-    def one(item: tuple[str, dict[str, str]]) -> None:
-        nonlocal failures
-        body, headers = item
-        started = time.perf_counter()
-        try:
-            status = client.post(url, content=body.encode(), headers=headers).status_code
-        except httpx.HTTPError:
-            status = 0
-        took = time.perf_counter() - started
-        with lock:
-            latencies.append(took)
-            if status != 200:
-                failures += 1
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(one, bodies))
-    wall = time.perf_counter() - started
-    client.close()
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-    return {
-        "p50_ms": q[49] * 1000,
-        "p99_ms": q[98] * 1000,
-        "max_ms": max(latencies) * 1000,
-        "rps": count / wall,
-        "non_200": failures,
-    }
+    return load(url, response_url, ("/preflight", "status"), concurrency, count)
 
 
 def run() -> dict[str, dict[int, dict[str, float]]]:
