@@ -37,6 +37,7 @@ def wsgi_app(app: App) -> WsgiApp:
         # Without a secret nothing could be verified: HTTP mode must not serve at all.
         raise ValueError("HTTP mode needs the app's signing secret")
     bolt = guard(SlackRequestHandler(app), secret)
+    lanes = getattr(app, "_preflight_lanes", None)  # Preflight's app has them, a bare one not
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -44,7 +45,10 @@ def wsgi_app(app: App) -> WsgiApp:
             start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
             return [b"ok\n"]
         if path == EVENTS_PATH:
-            return bolt(environ, start_response)
+            if lanes is None:
+                return bolt(environ, start_response)
+            with lanes.turn():  # the guard and the signature check are CPU work too
+                return bolt(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
         return [b"not found\n"]
 
