@@ -4,6 +4,7 @@ over real HTTP, beside a bare Bolt app that only acks, in the same run (issue 11
 Preflight runs twice: on a fresh store, and on a store with a long history (10,000 sign-off
 events and 100,000 check results). Every server is its own process under waitress with 16
 threads, like the load generator and the fake Slack Web API, so none steals another's GIL.
+Preflight's request threads take turns in arrival order (bot/lanes.py); the bare app's do not.
 Runs alternate between the apps, and each figure is the median of the rounds, because the
 machine is shared and noisy.
 
@@ -38,7 +39,9 @@ from tests.perf.loadgen import SECRET, load
 
 ROOT = Path(__file__).resolve().parents[2]
 LEVELS = (10, 50)
-REQUESTS = {10: 300, 50: 500}
+# At c=10 a p99 over 300 answers was the 3rd slowest, and moved with one hiccup of the
+# machine; over 1,000 it is the 10th.
+REQUESTS = {10: 1000, 50: 1000}
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 CPUS = sorted(os.sched_getaffinity(0))
 PIN = os.environ.get("BENCH_PIN", "1") != "0" and len(CPUS) >= 2
@@ -49,6 +52,9 @@ APPS = ("bare", "preflight", "preflight+history")
 # Targets of issue 11: Preflight / bare throughput, and p99 ratio, at each level.
 TARGET_RPS = {10: 0.90, 50: 0.70}
 TARGET_P99 = {10: 1.5}
+# Preflight answers c=10 faster than the bare app, so a closed loop drives it harder: its p99
+# is also measured with requests paced at the bare app's own rate in the same round.
+PACED_LEVEL = 10
 DECIDE = ("/decide", "email SES")
 
 
@@ -186,6 +192,7 @@ Figures = dict[tuple[str, str, int], dict[str, float]]  # (app, command, level) 
 
 def run() -> Figures:
     runs: dict[tuple[str, str, int], list[dict[str, float]]] = {}
+    bare_rps = 0.0  # the bare app's closed-loop rate this round, for the paced runs
     os.sched_setaffinity(0, CLIENT_CPUS)  # the load generator
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         fresh, history, item_id = prepare(Path(tmp))
@@ -208,12 +215,25 @@ def run() -> Figures:
                 for level in LEVELS:
                     for kind, url in urls.items():
                         got = load(url, response_url, command, level, REQUESTS[level], pids[kind])
+                        if level == PACED_LEVEL and kind != "bare":
+                            _settle(name)
+                            paced = load(
+                                url, response_url, command, level, REQUESTS[level], rate=bare_rps
+                            )
+                            got["paced_p99_ms"] = paced["p99_ms"]
+                        elif kind == "bare":
+                            bare_rps = got["rps"]
                         runs.setdefault((kind, name, level), []).append(got)
-                        if name == "/preflight status" and kind != "bare":
-                            time.sleep(2.5)  # let the status runs it started finish
+                        if kind != "bare":
+                            _settle(name)
     return {
         key: {f: statistics.median(r[f] for r in rs) for f in rs[0]} for key, rs in runs.items()
     }
+
+
+def _settle(name: str) -> None:
+    if name == "/preflight status":
+        time.sleep(2.5)  # let the status runs a run started finish before the next
 
 
 def report(figures: Figures) -> str:
@@ -225,8 +245,8 @@ def report(figures: Figures) -> str:
         f"{sorted(CLIENT_CPUS)}",
         "",
         "| Command | c | bare req/s | bare p99 ms | store | req/s | p99 ms | req/s ratio "
-        "| p99 ratio | server CPU ms/req (bare) | non-200 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| p99 ratio | p99 ms at bare's rate (ratio) | server CPU ms/req (bare) | non-200 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     names = sorted({k[1] for k in figures}, key=list(commands("x")).index)
     misses = []
@@ -239,15 +259,17 @@ def report(figures: Figures) -> str:
                 if rps < TARGET_RPS[level] or p99 > TARGET_P99.get(level, float("inf")):
                     misses.append(f"{name} c={level} {kind}")
                 store = "history" if kind.endswith("history") else "fresh"
+                paced = f.get("paced_p99_ms")
+                at_rate = f"{paced:.0f} ({paced / bare['p99_ms']:.2f})" if paced else ""
                 lines.append(
                     f"| `{name}` | {level} | {bare['rps']:.0f} | {bare['p99_ms']:.0f} | {store} "
-                    f"| {f['rps']:.0f} | {f['p99_ms']:.0f} | {rps:.2f} | {p99:.2f} "
+                    f"| {f['rps']:.0f} | {f['p99_ms']:.0f} | {rps:.2f} | {p99:.2f} | {at_rate} "
                     f"| {f['cpu_ms']:.2f} ({bare['cpu_ms']:.2f}) | {f['non_200']:.0f} |"
                 )
     lines.append("")
     lines.append(
-        "targets (issue 11): req/s ratio >= 0.90 and p99 ratio <= 1.5 at c=10, >= 0.70 at c=50: "
-        + ("all met" if not misses else "missed by " + "; ".join(misses))
+        "targets (issue 11, closed loop): req/s ratio >= 0.90 and p99 ratio <= 1.5 at c=10, "
+        ">= 0.70 at c=50: " + ("all met" if not misses else "missed by " + "; ".join(misses))
     )
     return "\n".join(lines)
 
