@@ -381,3 +381,42 @@ def test_detect_secrets_is_the_floor_including_symlinks_and_dollar_passwords(
     assert (os.path.realpath(tree / "k8s" / "db.env"), 1) in ours
     assert (os.path.realpath(tree / "k8s" / "aws"), 1) in ours
     assert counts["files_scanned"] == len({os.path.realpath(p) for p in every_path})
+
+
+def test_a_rescan_reuses_findings_only_for_the_same_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Findings are kept by content hash: an unchanged file is not matched line by line again,
+    a file changed in place (same size, same mtime) is, and a copy elsewhere reports its own
+    path."""
+    scanned: list[str] = []
+    real_scan_lines = secrets_plaintext.scan_lines
+
+    def counting(lines: list[str], display: str, code: bool = False):  # type: ignore[no-untyped-def]
+        scanned.append(display)
+        return real_scan_lines(lines, display, code)
+
+    monkeypatch.setattr(secrets_plaintext, "scan_lines", counting)
+    doc = tmp_path / "a.md"
+    doc.write_text("Password: not-a-real-password-111\n")
+    stamp = doc.stat()
+    first = run_one(secrets_plaintext.CHECK, scan(doc))
+    again = run_one(secrets_plaintext.CHECK, scan(doc))
+    assert first.status is again.status is Status.FAIL
+    assert first.evidence["findings"] == again.evidence["findings"]
+    assert scanned == [str(doc)]  # the second run matched nothing again
+    doc.write_text("Password: not-a-real-password-222\n")  # same length
+    os.utime(doc, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    changed = run_one(secrets_plaintext.CHECK, scan(doc))
+    assert scanned == [str(doc), str(doc)]
+    assert (
+        changed.evidence["findings"][0]["fingerprint"]
+        != (first.evidence["findings"][0]["fingerprint"])
+    )
+    doc.write_text("nothing here\n")
+    assert run_one(secrets_plaintext.CHECK, scan(doc)).status is Status.PASS
+    copy = tmp_path / "b.md"
+    copy.write_text("Password: not-a-real-password-222\n")
+    elsewhere = run_one(secrets_plaintext.CHECK, scan(copy))
+    assert elsewhere.evidence["findings"][0]["file"] == str(copy)
+    assert "not-a-real-password" not in result_text(elsewhere)
