@@ -55,11 +55,37 @@ def wsgi_app(app: App) -> WsgiApp:
     return application
 
 
+def quiet_channel() -> type:
+    """waitress's HTTP connection class, minus a busy loop (see QuietChannel)."""
+    from waitress.channel import HTTPChannel
+
+    class QuietChannel(HTTPChannel):
+        """A request's task sends its own answer: waitress flushes every write from the
+        task's thread, holding the connection's buffer lock. Meanwhile the main thread saw
+        output pending and the socket writable, tried the lock, found it taken and went
+        round select() again, 13-21 times a request at c=10, each time taking the GIL from
+        the task it waited for. So while a task runs, its output is left to it (unless it
+        waits for the main thread to drain past the high watermark); the task pulls the
+        server's trigger when it ends, and the main thread sends whatever is left.
+        `/decide` at c=10: 0.89-1.01 ms of CPU a request before, 0.65-0.73 after."""
+
+        def writable(self) -> bool:
+            if (
+                self.requests
+                and self.total_outbufs_len <= self.adj.outbuf_high_watermark
+                and not (self.will_close or self.close_when_flushed)
+            ):
+                return False
+            return bool(super().writable())
+
+    return QuietChannel
+
+
 def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000, threads: int = 16) -> Any:
     """A waitress server for app (call .run(); .close() stops it). Threads answer acks only."""
-    from waitress.server import create_server
+    from waitress.server import BaseWSGIServer, create_server
 
-    return create_server(
+    server = create_server(
         wsgi_app(app),
         host=host,
         port=port,
@@ -70,6 +96,13 @@ def make_http_server(app: App, host: str = "0.0.0.0", port: int = 3000, threads:
         max_request_body_size=MAX_BODY_BYTES,
         max_request_header_size=64 * 1024,
     )
+    # One listening socket gives its server; several (a name with IPv4 and IPv6 addresses)
+    # a MultiSocketServer, whose servers are in its map beside their connections.
+    channel = quiet_channel()
+    for listener in [server, *getattr(server, "map", {}).values()]:
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = channel
+    return server
 
 
 def serve(settings: Settings, *, http: bool, port: int = 3000) -> None:

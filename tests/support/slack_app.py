@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,13 @@ def slack_http(slack: SlackApp) -> Iterator[str]:
     free loopback port; yields the base URL."""
     from bot.serve import make_http_server
 
-    server = make_http_server(slack.app, host="127.0.0.1", port=0, threads=8)
+    with serving(make_http_server(slack.app, host="127.0.0.1", port=0, threads=8)) as url:
+        yield url
+
+
+@contextmanager
+def serving(server: Any) -> Iterator[str]:
+    """Run a waitress server in a thread; yields its base URL, closes it on the way out."""
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

@@ -1,0 +1,98 @@
+"""The production HTTP server (waitress, bot/serve.py) with its quiet connection class: the
+main thread no longer spins while a task sends its answer, and answers of every size still
+arrive whole, over keep-alive, including one past the high watermark that the main thread
+must help drain."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from waitress.server import create_server
+
+from bot.serve import quiet_channel
+from tests.support.slack_app import serving
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
+BIG = 40 * 1024 * 1024  # past waitress's 16 MiB high watermark: the main thread must help
+
+
+def _answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    size = int(environ.get("QUERY_STRING") or "2")
+    if size > 1024 * 1024:  # streamed in chunks, as a big export would be
+        start_response("200 OK", [("Content-Length", str(size))])
+        chunk = b"x" * (1024 * 1024)
+        return (chunk for _ in range(size // len(chunk)))
+    start_response("200 OK", [("Content-Length", str(size))])
+    return [b"o" * size]
+
+
+def _served(app: WsgiApp, channel: type | None = None) -> Any:
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    server.channel_class = channel or quiet_channel()
+    return serving(server)
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_the_main_thread_leaves_a_running_task_its_output(quiet: bool) -> None:
+    """Ten clients at once over keep-alive. The stock connection had the main thread try to
+    send, round after round of select(), while a task was still sending its own answer; the
+    quiet one never does. (quiet=False shows the stock behaviour the fix is for.)"""
+    from waitress.channel import HTTPChannel
+
+    base: type = quiet_channel() if quiet else HTTPChannel
+    futile = [0]
+
+    class Probe(base):  # type: ignore[misc, valid-type]
+        def handle_write(self) -> None:
+            if self.requests and self.total_outbufs_len <= self.adj.outbuf_high_watermark:
+                futile[0] += 1  # a task is running and sends its own output
+            super().handle_write()
+
+    with _served(_answer, channel=Probe) as url:
+        clients = [httpx.Client() for _ in range(10)]
+
+        def run(client: httpx.Client) -> None:
+            for _ in range(50):
+                response = client.get(f"{url}/?200")
+                assert response.status_code == 200 and response.content == b"o" * 200
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        for client in clients:
+            client.close()
+    if quiet:
+        assert futile[0] == 0
+    else:
+        print(f"stock waitress: {futile[0]} futile attempts to send for 500 requests")
+
+
+@pytest.mark.parametrize("size", [0, 1, 70_000, 3 * 1024 * 1024, BIG])
+def test_answers_of_every_size_arrive_whole(size: int) -> None:
+    with _served(_answer) as url, httpx.Client(timeout=60) as client:
+        for _ in range(2):  # twice on one connection: keep-alive after a big answer
+            response = client.get(f"{url}/?{size}")
+            assert response.status_code == 200 and len(response.content) == size
+
+
+def test_make_http_server_uses_the_quiet_connection() -> None:
+    from slack_bolt import App
+
+    from bot.serve import make_http_server
+
+    app = App(
+        signing_secret="quiet-not-real",  # pragma: allowlist secret
+        token="xoxb-quiet-not-real",
+        token_verification_enabled=False,
+    )
+    server = make_http_server(app, host="127.0.0.1", port=0, threads=2)
+    try:
+        assert server.channel_class.__name__ == "QuietChannel"
+    finally:
+        server.close()
