@@ -213,19 +213,3 @@ def test_a_request_waiting_on_its_listener_steps_aside(slack: SlackApp, slack_ht
         button.join(5)
     assert [a.status_code for a in answers] == [200] * lanes.width
     assert _free(lanes) == lanes.width
-
-
-def test_the_bare_app_of_the_benchmark_has_no_lanes() -> None:
-    """bench_commands serves a bare Bolt app through the same server: it must be measured as
-    Bolt is, not queued in Preflight's lanes (its listeners ack from Bolt's pool)."""
-    from slack_bolt import App
-
-    from bot.serve import wsgi_app
-
-    bare = App(
-        signing_secret="bench-not-real",  # pragma: allowlist secret
-        token="xoxb-bench-not-real",
-        token_verification_enabled=False,
-    )
-    assert getattr(bare, "_preflight_lanes", None) is None
-    assert callable(wsgi_app(bare))  # served without one
