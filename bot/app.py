@@ -450,6 +450,8 @@ def build_app(
     # Discovering the checks imports their libraries (boto3 alone takes 0.15 s): pay it now,
     # not in the ack of the first `/preflight status`, which took 0.32-0.38 s for it.
     registry.all_checks()
+    # Serving commits on every request: keep SQLite's WAL checkpoints off the request path.
+    services.store.checkpoint_in_background()
     for name in ("slack_bolt", "slack_sdk"):
         # At DEBUG these log request bodies and headers; never let them, whatever the root level.
         if logging.getLogger(name).getEffectiveLevel() < logging.INFO:

@@ -133,3 +133,21 @@ def test_killed_results_writer_keeps_batches_whole(db: str, tmp_path: Path) -> N
         # The newest batch is complete: every check's latest is the same batch.
         assert len({r.summary for r in latest.values()}) == 1
         assert int(next(iter(latest.values())).summary) >= max(reported)
+
+
+def test_killed_writer_checkpointing_in_background_loses_nothing(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A serving store takes its WAL checkpoints on a thread of its own (checkpoint_in_background):
+    a kill in the middle of one loses no reported write either."""
+    db = StoreFactory("file", request, tmp_path).target
+    with Store.open(db) as s:
+        s.import_checklist(checklist(*(item(i) for i in ITEMS)))
+    body = "store.checkpoint_in_background(every=20)\n" + textwrap.dedent(SIGNOFF_WRITER)
+    reported = _run_and_kill(db, body, tmp_path, kill_after=1500)
+
+    with Store.open(db) as s:
+        assert _integrity(s) == "ok"
+        standing = {(x.item_id, x.user) for v in s.signoffs().values() for x in v}
+        assert [n for n in reported if (f"item-{n % 10}", f"user-{n}") not in standing] == []
+        assert len(reported) <= s.signoff_count() <= len(reported) + 1
