@@ -125,6 +125,15 @@ class StatusRuns:
                     return "running" if run.finished_at is None else "recent"
         return None
 
+    def _joinable(self, wanted: frozenset[str], fresh: bool) -> _Run | None:
+        """The latest run covering `wanted` (one still in flight when `fresh`), if any.
+        The caller holds the lock."""
+        self._prune()
+        candidates = [r for r in self._current if wanted <= r.check_ids]
+        if fresh:
+            candidates = [r for r in candidates if r.finished_at is None]
+        return candidates[-1] if candidates else None
+
     def run(
         self,
         client: WebClient,
@@ -139,15 +148,18 @@ class StatusRuns:
         """Show a status message in channel, following a run of checks (or a recent one)."""
         wanted = frozenset(c.id for c in checks)
         with self._lock:
-            self._prune()
-            candidates = [r for r in self._current if wanted <= r.check_ids]
-            if fresh:
-                candidates = [r for r in candidates if r.finished_at is None]
-            shared = candidates[-1] if candidates else None
-            owner = shared is None
-            if shared is None:
-                shared = _Run(wanted, len(checks), services.readiness())
-                self._current.append(shared)
+            shared = self._joinable(wanted, fresh)
+        owner = shared is None
+        if shared is None:
+            # The stored verdict before the run: milliseconds on a long history, so not under
+            # the lock that every status ack takes (watched()) to see what is running.
+            before = services.readiness()
+            with self._lock:
+                shared = self._joinable(wanted, fresh)  # started meanwhile by another request
+                owner = shared is None
+                if shared is None:
+                    shared = _Run(wanted, len(checks), before)
+                    self._current.append(shared)
         watcher = _Watcher(client, channel, section, respond)
         if not owner:
             with shared.lock:

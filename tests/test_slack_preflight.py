@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from typing import Any
 
@@ -194,6 +195,37 @@ def _slow_runs(slack: SlackApp, monkeypatch: Any, delay_s: float) -> list[int]:
 
     monkeypatch.setattr(slack.services, "run_checks", slow)
     return runs
+
+
+def test_a_status_ack_does_not_wait_for_another_runs_stored_verdict(
+    slack: SlackApp, monkeypatch: Any
+) -> None:
+    """A run starts by reading the stored verdict (milliseconds with a long history). It used to
+    read it holding the lock that every status ack takes to see what is running, so each ack
+    in every channel waited for it."""
+    reading, release = threading.Event(), threading.Event()
+    real = slack.services.readiness
+
+    def slow_readiness(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread().name.startswith("preflight-work"):
+            reading.set()
+            release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(slack.services, "readiness", slow_readiness)
+    try:
+        slack.reply("status")  # C123's run is now reading its stored verdict
+        assert reading.wait(10)
+        answered: list[str] = []
+        other = threading.Thread(
+            target=lambda: answered.append(slack.reply("status", channel="C456")["text"])
+        )
+        other.start()
+        other.join(5)
+        assert answered and answered[0].startswith("Checking ")
+    finally:
+        release.set()
+    slack.settle()
 
 
 def _to(slack: SlackApp, method: str, channel: str) -> list[Any]:
