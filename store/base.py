@@ -92,12 +92,13 @@ CHECKPOINT_BACKSTOP_PAGES = 10_000
 class _Checkpointer:
     """A thread that checkpoints the store's WAL when told enough commits went by.
 
-    Each round is two PASSIVE checkpoints. The first copies the bulk of the log without the
-    store's lock, while writers go on appending. The second, under the lock, copies the few
-    pages they appended meanwhile (about 0.5 ms), so the log is complete when the lock is
-    released and the next write starts it over from the top. Without that second pass a
-    server that never pauses between commits would grow its log for as long as the load
-    lasts."""
+    Each round is three PASSIVE checkpoints. The first copies the bulk of the log without the
+    store's lock while writers go on appending, the second (still without it) what they
+    appended meanwhile. The third, under the lock, copies the last few pages (0.3-0.7 ms on a
+    store with a long history; straight after the bulk it took up to 13 ms, syncing what the
+    bulk had written), so the log is complete when the lock is released and the next write
+    starts it over. Without that last pass a server that never pauses between commits would
+    grow its log for as long as the load lasts."""
 
     def __init__(self, path: str, lock: threading.RLock, every: int) -> None:
         self._every = every
@@ -131,7 +132,8 @@ class _Checkpointer:
                 if self._stopping:
                     return
                 try:
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    for _ in range(2):  # the second copies (and syncs) what the first let by
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     with self._lock:
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
