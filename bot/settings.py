@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Threads for work after the ack (posting, updating, uploading): enough that one Slack call
     # hanging until its timeout never holds up the others.
     preflight_work_workers: int = 32
+    # How many steps of CPU priority (Linux nice) the work threads run below the acks.
+    preflight_work_nice: int = Field(default=19, ge=0, le=19)
     preflight_listener_workers: int = 16  # Bolt listener threads: acks must never queue behind work
 
     # Votes a decision needs before a decider may close it from Slack, unless its checklist text

@@ -126,6 +126,9 @@ def make_settings(tmp_path: Path, fake: FakeSlack, **overrides: Any) -> Settings
         preflight_deciders=[DECIDER],
         preflight_admins=[ADMIN],
         preflight_check_timeout=3.0,
+        # The suite shares its machine: background work at the lowest priority would make the
+        # tests' waits for it depend on what else runs there. test_work_priority covers it.
+        preflight_work_nice=0,
     )
     values.update(overrides)
     return Settings(**values)
