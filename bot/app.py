@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
@@ -39,7 +40,6 @@ from bot.settings import SLACK_API_TIMEOUT_S
 from checks import registry
 from checks.redact import Redactor
 from store import DuplicateRequest
-from store.base import lower_thread_priority
 
 log = logging.getLogger("preflight.app")
 USERGROUP_CACHE_S = 300
@@ -355,13 +355,19 @@ def request_key(body: dict[str, Any]) -> str | None:
 
 
 def _run_below_acks(nice: int) -> None:
-    """Run this work thread, and the threads it starts (a status run's checks), `nice` steps
-    below the request threads' CPU priority: work after the ack takes the CPU the acks leave.
-    A status run's checks, its readiness and forty channel posts took 80 ms of CPU at once,
-    and every ack in flight waited on them. `/preflight status` on a store with a long
-    history, same bench: c=10 p99 20 ms at the same priority, 16 ms at 19 steps below; c=50 49
-    and 35 ms."""
-    lower_thread_priority(nice)
+    """Lower this thread's CPU priority by `nice` (Linux keeps one per thread; the threads it
+    starts, such as a status run's checks, inherit it). Work after the ack then takes the CPU
+    when the request threads leave it: a status run's checks, its readiness and forty channel
+    posts took 80 ms of CPU at once, and every ack in flight waited on them. `/preflight
+    status` on a store with a long history, c=10, same bench: p99 20 ms at the same priority,
+    16 ms at 19 steps below; at c=50 49 and 35 ms."""
+    if nice <= 0 or sys.platform != "linux":
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as exc:  # a sandbox that forbids it: the work still runs, at full priority
+        log.debug("cannot lower the work threads' priority: %s", exc)
 
 
 def _shorten_gil_switch() -> None:
@@ -468,7 +474,7 @@ def build_app(
     # not in the ack of the first `/preflight status`, which took 0.32-0.38 s for it.
     registry.all_checks()
     # Serving commits on every request: keep SQLite's WAL checkpoints off the request path.
-    services.store.checkpoint_in_background(nice=settings.preflight_work_nice)
+    services.store.checkpoint_in_background()
     for name in ("slack_bolt", "slack_sdk"):
         # At DEBUG these log request bodies and headers; never let them, whatever the root level.
         if logging.getLogger(name).getEffectiveLevel() < logging.INFO:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -91,37 +89,22 @@ CHECKPOINT_EVERY_COMMITS = 1000
 CHECKPOINT_BACKSTOP_PAGES = 10_000
 
 
-def lower_thread_priority(nice: int) -> None:
-    """Lower the calling thread's CPU priority by `nice` steps (Linux keeps one per thread, and
-    threads it starts inherit it); nothing elsewhere, or where a sandbox forbids it."""
-    if nice <= 0 or sys.platform != "linux":
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    except OSError as exc:  # the thread still runs, at full priority
-        log.debug("cannot lower a thread's priority: %s", exc)
-
-
 class _Checkpointer:
     """A thread that checkpoints the store's WAL when told enough commits went by.
 
-    Each round copies the log in two PASSIVE passes without the store's lock, while writers go
-    on appending: the bulk, then what they appended meanwhile (and its sync). They run at the
-    background priority of the work after the ack (PREFLIGHT_WORK_NICE), so copying pages never
-    takes the CPU from an ack. Then the next commit, already holding the lock, copies the last
-    few pages (0.3-0.7 ms on a store with a long history; straight after the bulk it took up to
-    13 ms, syncing what the bulk had written), so the log is complete and the write after it
+    Each round is three PASSIVE checkpoints. The first copies the bulk of the log without the
+    store's lock while writers go on appending, the second (still without it) what they
+    appended meanwhile. The third, under the lock, copies the last few pages (0.3-0.7 ms on a
+    store with a long history; straight after the bulk it took up to 13 ms, syncing what the
+    bulk had written), so the log is complete when the lock is released and the next write
     starts it over. Without that last pass a server that never pauses between commits would
-    grow its log for as long as the load lasts. It is the writer's, not this thread's, because
-    a thread of low priority holding the lock would keep every request's write waiting."""
+    grow its log for as long as the load lasts."""
 
-    def __init__(self, path: str, every: int, nice: int) -> None:
+    def __init__(self, path: str, lock: threading.RLock, every: int) -> None:
         self._every = every
-        self._nice = nice
+        self._lock = lock
         self._pending = 0  # commits since the last round; written under the store lock
         self._stopping = False
-        self.top_up_due = False  # set by the thread, taken by the next commit
         self.checkpoints = 0  # rounds taken so far (tests, diagnostics)
         self._wake = threading.Event()
         self._conn = sqlite3.connect(
@@ -130,12 +113,10 @@ class _Checkpointer:
             isolation_level=None,
             check_same_thread=False,
         )
-        started = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(started,), name="preflight-store-checkpoint", daemon=True
+            target=self._run, name="preflight-store-checkpoint", daemon=True
         )
         self._thread.start()
-        started.wait(5)  # its priority is set before the first commit can wake it
 
     def committed(self) -> None:
         self._pending += 1
@@ -143,9 +124,7 @@ class _Checkpointer:
             self._pending = 0
             self._wake.set()
 
-    def _run(self, started: threading.Event) -> None:
-        lower_thread_priority(self._nice)
-        started.set()
+    def _run(self) -> None:
         try:
             while True:
                 self._wake.wait()
@@ -153,10 +132,11 @@ class _Checkpointer:
                 if self._stopping:
                     return
                 try:
-                    for _ in range(2):
+                    for _ in range(2):  # the second copies (and syncs) what the first let by
+                        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with self._lock:
                         self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     self.checkpoints += 1
-                    self.top_up_due = True
                 except sqlite3.Error as exc:  # the next round tries again; the log just grows
                     log.warning("WAL checkpoint failed: %s", exc)
         finally:
@@ -205,36 +185,26 @@ class StoreBase:
             self._close_readers()
             self._db.close()
 
-    def checkpoint_in_background(
-        self, every: int = CHECKPOINT_EVERY_COMMITS, nice: int = 0
-    ) -> None:
+    def checkpoint_in_background(self, every: int = CHECKPOINT_EVERY_COMMITS) -> None:
         """Take WAL checkpoints off the committing thread (a long-running server's store).
 
         SQLite checkpoints in whichever commit takes the log past 1,000 pages, and that commit
         holds the store's lock while the pages are copied: 17-20 ms on a store with a long
         history, with every request's write queued behind it (`/preflight status` at c=10:
         p99 21 ms, 13-15 ms without). Here a thread of its own, on its own connection, takes
-        checkpoints after every `every` commits, `nice` steps below normal CPU priority (see
-        _Checkpointer), and closing the store takes the last one; the writer's own is only a
-        backstop. A file-backed SQLite store only; idempotent."""
+        checkpoints after every `every` commits (see _Checkpointer), and closing the store
+        takes the last one; the writer's own is only a backstop. A file-backed SQLite store
+        only; idempotent."""
         path = self.file()
         with self._lock:
             if path is None or self._checkpointer is not None:
                 return
-            self._checkpointer = _Checkpointer(path, every, nice)
+            self._checkpointer = _Checkpointer(path, self._lock, every)
             self._db.execute(f"PRAGMA wal_autocheckpoint = {CHECKPOINT_BACKSTOP_PAGES}")
 
     def _committed(self) -> None:
-        checkpointer = self._checkpointer
-        if checkpointer is None:  # (under the store's lock, like every commit)
-            return
-        checkpointer.committed()
-        if checkpointer.top_up_due:
-            checkpointer.top_up_due = False
-            try:
-                self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error as exc:  # what is committed stays committed
-                log.warning("WAL checkpoint failed: %s", exc)
+        if self._checkpointer is not None:  # under the store's lock, like every commit
+            self._checkpointer.committed()
 
     def integrity_problems(self) -> list[str]:
         """SQLite's quick_check of the store file: empty when sound."""

@@ -1,5 +1,5 @@
 """Work after the ack runs below the acks' CPU priority (bot/app.py, _run_below_acks), and so do
-the threads it starts, such as a status run's checks, and the store's WAL checkpoints."""
+the threads it starts, such as a status run's checks."""
 
 from __future__ import annotations
 
@@ -23,10 +23,8 @@ def _nice() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-def _work_priorities(
-    tmp_path: Path, fake_slack: FakeSlack, **settings: int
-) -> tuple[int, int, int]:
-    """The niceness of a work thread, of a thread it starts, and of the store's checkpoints."""
+def _work_priorities(tmp_path: Path, fake_slack: FakeSlack, **settings: int) -> tuple[int, int]:
+    """The niceness of a work thread and of a thread it starts."""
     services = Services.from_settings(make_settings(tmp_path, fake_slack, **settings), env={})
     app = build_app(services)
     try:
@@ -38,12 +36,7 @@ def _work_priorities(
             child.join()
             return _nice(), seen[0]
 
-        work_nice, child_nice = app._preflight_work.submit(work).result(10)  # type: ignore[attr-defined]
-        (checkpoints,) = [
-            t for t in threading.enumerate() if t.name == "preflight-store-checkpoint"
-        ]
-        assert checkpoints.native_id is not None
-        return work_nice, child_nice, os.getpriority(os.PRIO_PROCESS, checkpoints.native_id)
+        return app._preflight_work.submit(work).result(10)  # type: ignore[attr-defined, no-any-return]
     finally:
         shutdown(app)
         services.store.close()
@@ -55,10 +48,10 @@ def test_work_threads_and_what_they_start_run_below_the_acks(
     base = _nice()
     default = Settings.model_fields["preflight_work_nice"].default
     assert default == 19
-    work, child, checkpoints = _work_priorities(tmp_path, fake_slack, preflight_work_nice=default)
-    assert work == child == checkpoints == min(19, base + 19)
+    work, child = _work_priorities(tmp_path, fake_slack, preflight_work_nice=default)
+    assert work == child == min(19, base + 19)
     assert _nice() == base  # the request threads (here, this one) keep theirs
 
 
 def test_zero_keeps_the_work_at_the_acks_priority(tmp_path: Path, fake_slack: FakeSlack) -> None:
-    assert _work_priorities(tmp_path, fake_slack, preflight_work_nice=0) == (_nice(),) * 3
+    assert _work_priorities(tmp_path, fake_slack, preflight_work_nice=0) == (_nice(), _nice())
