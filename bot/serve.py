@@ -74,7 +74,7 @@ def quiet_channel() -> type:
           took it meanwhile took up to 28 ms, with the body still unsent: `/preflight item`
           at c=10 had a p99 of 21-33 ms, all of it there. Here a task only buffers an answer
           below TASK_SEND_BYTES; the main thread, woken when the task ends (as waitress does
-          for every task), sends header and body in one write. p99: 10-13 ms.
+          for every task), sends header and body in one write. p99: 10-14 ms.
         - While a task runs, the main thread saw output pending and the socket writable,
           tried the buffer's lock, found it taken and went round select() again, 13-21
           times a request at c=10, each time taking the GIL from the task. So while a task
