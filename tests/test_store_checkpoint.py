@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,10 @@ def _checkpoint_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == THREAD]
 
 
-def _wait_for(predicate: object, timeout: float = 10.0) -> bool:
+def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.01)
     return False
@@ -58,7 +59,7 @@ def test_commits_leave_checkpoints_to_a_thread_of_their_own(tmp_path: Path) -> N
             rounds = checkpointer.checkpoints
             for n in range(500):
                 assert store.claim_request(f"cmd:{batch}:{n}")
-            assert _wait_for(lambda r=rounds: checkpointer.checkpoints > r)  # type: ignore[misc]
+            assert _wait_for(lambda r=rounds: checkpointer.checkpoints > r)
         assert _wal_bytes(path) < unchecked / 3
         assert all(store.claim_request(f"cmd:{b}:{n}") is False for b in range(6) for n in (0, 499))
 
@@ -101,8 +102,8 @@ def test_asking_twice_starts_one_thread(tmp_path: Path) -> None:
 
 
 def test_the_log_starts_over_while_commits_never_pause(tmp_path: Path) -> None:
-    """A round's first pass runs beside the writer, which keeps appending; only the second,
-    under the store's lock, leaves the log complete so that the next write starts it over."""
+    """A round's first passes run beside the writer, which keeps appending; only the last, under
+    the store's lock, leaves the log complete so that the next write starts it over."""
     unchecked = _unchecked_wal_bytes(tmp_path, 6000)
     path = tmp_path / "s.db"
     with Store.open(path) as store:
