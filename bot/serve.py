@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import logging
 import os
 import signal
@@ -151,11 +152,28 @@ def _serve(app: App, settings: Settings, *, http: bool, port: int) -> None:
         if settings.slack_signing_secret is None:
             raise SystemExit("preflight: HTTP mode needs SLACK_SIGNING_SECRET")
         server = make_http_server(app, port=port, threads=settings.preflight_listener_workers)
+        freeze_startup_heap()
         log.info("serving Slack over HTTP on port %s%s", port, EVENTS_PATH)
         server.run()
         return
+    handler = socket_mode_handler(app, settings)
+    freeze_startup_heap()
     log.info("serving Slack over Socket Mode")
-    socket_mode_handler(app, settings).start()
+    handler.start()
+
+
+def freeze_startup_heap() -> int:
+    """Take what was built before serving out of the cyclic garbage collector's walks; returns
+    how many objects that is.
+
+    The modules, the app, its services and the parsed checklist live as long as the process,
+    yet every full collection walked all of them with the GIL held: about 107,000 objects,
+    40-60 ms on the bench machine, during which no ack moved (a `/preflight status` run at
+    c=10 had its p99 at 79 ms when one landed in it). Frozen, a full collection took 2 ms.
+    Garbage is collected first so that none of it is kept for good."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def socket_mode_handler(app: App, settings: Settings) -> Any:

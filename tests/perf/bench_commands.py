@@ -12,6 +12,7 @@ machine is shared and noisy.
     BENCH_ROUNDS=1 .venv/bin/python -m tests.perf.bench_commands   # quicker, noisier
     BENCH_ONLY=decide .venv/bin/python -m tests.perf.bench_commands  # commands naming "decide"
     BENCH_PIN=0 .venv/bin/python -m tests.perf.bench_commands  # no CPU pinning
+    BENCH_VERBOSE=1 .venv/bin/python -m tests.perf.bench_commands  # each run's figures too
 
 With two or more CPUs, the servers (bare and Preflight alike) run on the first and the load
 generator and the fake Slack on the others, so the load generator's own CPU time does not
@@ -43,6 +44,7 @@ LEVELS = (10, 50)
 # machine; over 1,000 it is the 10th.
 REQUESTS = {10: 1000, 50: 1000}
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+VERBOSE = os.environ.get("BENCH_VERBOSE", "") not in ("", "0")  # every run's figures, on stderr
 CPUS = sorted(os.sched_getaffinity(0))
 PIN = os.environ.get("BENCH_PIN", "1") != "0" and len(CPUS) >= 2
 SERVER_CPUS, CLIENT_CPUS = ({CPUS[0]}, set(CPUS[1:])) if PIN else (set(CPUS), set(CPUS))
@@ -152,7 +154,7 @@ def serve_app(kind: str, api_url: str, db: str) -> None:
     from slack_sdk import WebClient
 
     from bot.app import build_app
-    from bot.serve import make_http_server
+    from bot.serve import freeze_startup_heap, make_http_server
     from bot.services import Services
 
     if kind == "bare":
@@ -169,6 +171,7 @@ def serve_app(kind: str, api_url: str, db: str) -> None:
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "queue depth" at c=50
     server = make_http_server(app, host="127.0.0.1", port=0, threads=16)
+    freeze_startup_heap()  # as `preflight serve` does; the bare app gets the same
     print(server.effective_port, flush=True)
     server.run()
 
@@ -224,11 +227,21 @@ def run() -> Figures:
                         elif kind == "bare":
                             bare_rps = got["rps"]
                         runs.setdefault((kind, name, level), []).append(got)
+                        if VERBOSE:
+                            print(_line(kind, name, level, got), file=sys.stderr, flush=True)
                         if kind != "bare":
                             _settle(name)
     return {
         key: {f: statistics.median(r[f] for r in rs) for f in rs[0]} for key, rs in runs.items()
     }
+
+
+def _line(kind: str, name: str, level: int, got: dict[str, float]) -> str:
+    paced = f" paced p99 {got['paced_p99_ms']:.1f}" if "paced_p99_ms" in got else ""
+    return (
+        f"{time.strftime('%H:%M:%S')} {name} c={level} {kind}: {got['rps']:.0f} req/s, "
+        f"p50 {got['p50_ms']:.1f} p99 {got['p99_ms']:.1f} max {got['max_ms']:.1f} ms{paced}"
+    )
 
 
 def _settle(name: str) -> None:
