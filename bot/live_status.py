@@ -36,6 +36,9 @@ RECENT_S = 10.0
 # progress so far if it is still running this long after: a quick run then costs its channel one
 # post instead of a post and an update (the ack has already said the checks are running).
 FIRST_POST_S = 1.0
+# A claim (see StatusRuns.claim) whose run() never came, because the process was stopping,
+# stops blocking its channel after this long.
+CLAIM_S = 60.0
 
 
 def checks_for_section(services: Services, section: str | None) -> list[Check]:
@@ -105,25 +108,45 @@ class StatusRuns:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._current: list[_Run] = []  # in flight, and finished within RECENT_S
+        # (channel, section, checks) -> when claimed: its run() has not added its watcher yet.
+        self._claims: dict[tuple[str, str | None, frozenset[str]], float] = {}
 
     def _prune(self) -> None:
         now = time.monotonic()
         self._current = [
             r for r in self._current if r.finished_at is None or now - r.finished_at < RECENT_S
         ]
+        for key, at in list(self._claims.items()):
+            if now - at >= CLAIM_S:
+                del self._claims[key]
 
-    def watched(self, channel: str, section: str | None, checks: list[Check]) -> str | None:
+    def claim(self, channel: str, section: str | None, checks: list[Check]) -> str | None:
         """ "running" or "recent" when a run of these checks already has a message for this
-        channel and section (a new one would add nothing but noise), else None."""
+        channel and section, or one on its way (a new one would add nothing but noise); else
+        None, and the message is this caller's to show: it must call run() (or release()).
+
+        Asking and claiming are one step: two people typing `/preflight status` in one channel
+        at once get one message. When the answer came from the watchers alone, a request
+        arriving before the first request's run() had added its watcher got a message of its
+        own (at c=10, 53 messages went to 40 channels)."""
         wanted = frozenset(c.id for c in checks)
+        key = (channel, section, wanted)
+        now = time.monotonic()
         with self._lock:
             self._prune()
-            runs = [r for r in self._current if wanted <= r.check_ids]
-        for run in reversed(runs):
-            with run.lock:
-                if any(w.channel == channel and w.section == section for w in run.watchers):
-                    return "running" if run.finished_at is None else "recent"
+            if now - self._claims.get(key, -CLAIM_S) < CLAIM_S:
+                return "running"
+            for run in reversed([r for r in self._current if wanted <= r.check_ids]):
+                with run.lock:
+                    if any(w.channel == channel and w.section == section for w in run.watchers):
+                        return "running" if run.finished_at is None else "recent"
+            self._claims[key] = now
         return None
+
+    def release(self, channel: str, section: str | None, checks: list[Check]) -> None:
+        """Give up a claim whose run() will not come (its request failed after claiming)."""
+        with self._lock:
+            self._claims.pop((channel, section, frozenset(c.id for c in checks)), None)
 
     def _joinable(self, wanted: frozenset[str], fresh: bool) -> _Run | None:
         """The latest run covering `wanted` (one still in flight when `fresh`), if any.
@@ -146,48 +169,51 @@ class StatusRuns:
         fresh: bool = False,
     ) -> None:
         """Show a status message in channel, following a run of checks (or a recent one)."""
-        wanted = frozenset(c.id for c in checks)
-        with self._lock:
-            shared = self._joinable(wanted, fresh)
-        owner = shared is None
-        if shared is None:
-            # The stored verdict before the run: milliseconds on a long history, so not under
-            # the lock that every status ack takes (watched()) to see what is running.
-            before = services.readiness()
-            with self._lock:
-                shared = self._joinable(wanted, fresh)  # started meanwhile by another request
-                owner = shared is None
-                if shared is None:
-                    shared = _Run(wanted, len(checks), before)
-                    self._current.append(shared)
-        watcher = _Watcher(client, channel, section, respond)
-        if not owner:
-            with shared.lock:
-                final = shared.final
-                if final is None:  # posted by the run: at its end, or at FIRST_POST_S
-                    watcher.joined_at = time.monotonic()
-                    shared.watchers.append(watcher)
-            if final is not None:
-                _post_final(watcher, shared)
-                with shared.lock:
-                    shared.watchers.append(watcher)
-            return
         try:
-            _post_first(watcher, shared)
-            with shared.lock:
-                final = shared.final
-                if final is None:
-                    shared.watchers.append(watcher)
-            if final is not None:  # the run ended while this message was being posted
-                _finish(watcher, shared)
-            if owner:
-                self._execute(services, checks, shared)
-        finally:
-            if owner:
+            wanted = frozenset(c.id for c in checks)
+            with self._lock:
+                shared = self._joinable(wanted, fresh)
+            owner = shared is None
+            if shared is None:
+                # The stored verdict before the run: milliseconds on a long history, so not under
+                # the lock that every status ack takes (claim()) to see what is running.
+                before = services.readiness()
                 with self._lock:
-                    shared.finished_at = time.monotonic()
-                    if shared.final is None or not shared.final[1]:
-                        self._current.remove(shared)  # a failed run is not worth reusing
+                    shared = self._joinable(wanted, fresh)  # started meanwhile by another request
+                    owner = shared is None
+                    if shared is None:
+                        shared = _Run(wanted, len(checks), before)
+                        self._current.append(shared)
+            watcher = _Watcher(client, channel, section, respond)
+            if not owner:
+                with shared.lock:
+                    final = shared.final
+                    if final is None:  # posted by the run: at its end, or at FIRST_POST_S
+                        watcher.joined_at = time.monotonic()
+                        shared.watchers.append(watcher)
+                if final is not None:
+                    _post_final(watcher, shared)
+                    with shared.lock:
+                        shared.watchers.append(watcher)
+                return
+            try:
+                _post_first(watcher, shared)
+                with shared.lock:
+                    final = shared.final
+                    if final is None:
+                        shared.watchers.append(watcher)
+                if final is not None:  # the run ended while this message was being posted
+                    _finish(watcher, shared)
+                if owner:
+                    self._execute(services, checks, shared)
+            finally:
+                if owner:
+                    with self._lock:
+                        shared.finished_at = time.monotonic()
+                        if shared.final is None or not shared.final[1]:
+                            self._current.remove(shared)  # a failed run is not worth reusing
+        finally:
+            self.release(channel, section, checks)  # its watcher is in place, or it failed
 
     def _execute(self, services: Services, checks: list[Check], shared: _Run) -> None:
         def on_result(result: Result) -> None:

@@ -43,12 +43,16 @@ def status(inv: Invocation) -> None:
     section = inv.args or None
     checks = live_status.checks_for_section(services, section)  # raises for an unknown section
     runs = inv.context["status_runs"]
-    watched = runs.watched(inv.channel, section, checks)
-    if watched is not None:
-        inv.reply(m.status_already_shown(watched))
+    shown = runs.claim(inv.channel, section, checks)
+    if shown is not None:
+        inv.reply(m.status_already_shown(shown))
         return
-    inv.ack(response_type="ephemeral", text=f"Checking {len(checks)} checks…")
-    inv.later(lambda: runs.run(inv.client, services, inv.channel, section, checks, inv.respond))
+    try:
+        inv.ack(response_type="ephemeral", text=f"Checking {len(checks)} checks…")
+        inv.later(lambda: runs.run(inv.client, services, inv.channel, section, checks, inv.respond))
+    except BaseException:
+        runs.release(inv.channel, section, checks)  # no run() will come to show the message
+        raise
 
 
 def check(inv: Invocation) -> None:

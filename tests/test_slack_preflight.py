@@ -197,12 +197,11 @@ def _slow_runs(slack: SlackApp, monkeypatch: Any, delay_s: float) -> list[int]:
     return runs
 
 
-def test_a_status_ack_does_not_wait_for_another_runs_stored_verdict(
+def _hold_stored_verdict(
     slack: SlackApp, monkeypatch: Any
-) -> None:
-    """A run starts by reading the stored verdict (milliseconds with a long history). It used to
-    read it holding the lock that every status ack takes to see what is running, so each ack
-    in every channel waited for it."""
+) -> tuple[threading.Event, threading.Event]:
+    """A status run's first step, reading the stored verdict, waits for `release`; `reading`
+    is set once one is waiting there."""
     reading, release = threading.Event(), threading.Event()
     real = slack.services.readiness
 
@@ -213,6 +212,16 @@ def test_a_status_ack_does_not_wait_for_another_runs_stored_verdict(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(slack.services, "readiness", slow_readiness)
+    return reading, release
+
+
+def test_a_status_ack_does_not_wait_for_another_runs_stored_verdict(
+    slack: SlackApp, monkeypatch: Any
+) -> None:
+    """A run starts by reading the stored verdict (milliseconds with a long history). It used to
+    read it holding the lock that every status ack takes to see what is running, so each ack
+    in every channel waited for it."""
+    reading, release = _hold_stored_verdict(slack, monkeypatch)
     try:
         slack.reply("status")  # C123's run is now reading its stored verdict
         assert reading.wait(10)
@@ -269,3 +278,58 @@ def test_a_status_joining_a_long_run_shows_progress_then_the_verdict(
     # Another request in a channel that shows the run is pointed at it, not posted again.
     assert "moments ago" in slack.reply("status", channel="C456")["text"]
     assert len(_to(slack, "chat.postMessage", "C456")) == 1
+
+
+def test_a_second_status_in_a_channel_before_the_first_is_shown_gets_no_second_message(
+    slack: SlackApp, monkeypatch: Any
+) -> None:
+    """The first request's run has not added its watcher yet (held in its stored verdict): a
+    second request in the same channel used to find nothing watching and post a message of
+    its own. Asking and claiming are now one step."""
+    reading, release = _hold_stored_verdict(slack, monkeypatch)
+    try:
+        assert slack.reply("status")["text"].startswith("Checking ")
+        assert reading.wait(10)
+        assert "running right now" in slack.reply("status")["text"]
+        assert slack.reply("status", channel="C456")["text"].startswith("Checking ")
+    finally:
+        release.set()
+    slack.settle()
+    assert len(_to(slack, "chat.postMessage", "C123")) == 1
+    assert len(_to(slack, "chat.postMessage", "C456")) == 1
+    assert "moments ago" in slack.reply("status")["text"]  # the claim gave way to the watcher
+
+
+def test_status_from_many_people_at_once_posts_one_message_per_channel(slack: SlackApp) -> None:
+    channels = [f"C{n:03d}" for n in range(4)]
+    texts: list[str] = []
+    lock = threading.Lock()
+
+    def ask(n: int) -> None:
+        text = slack.reply("status", channel=channels[n % 4], user=f"U{n:03d}")["text"]
+        with lock:
+            texts.append(text)
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    slack.settle()
+    assert len(texts) == 24 and sum(t.startswith("Checking ") for t in texts) == 4
+    for channel in channels:
+        assert len(_to(slack, "chat.postMessage", channel)) == 1
+
+
+def test_a_claim_whose_run_never_comes_is_released_or_expires(monkeypatch: Any) -> None:
+    from bot import live_status
+
+    runs = live_status.StatusRuns()
+    checks = list(registry.all_checks().values())[:2]
+    assert runs.claim("C1", None, checks) is None
+    assert runs.claim("C1", None, checks) == "running"
+    assert runs.claim("C1", "Security", checks) is None  # another section is another message
+    runs.release("C1", None, checks)  # its request failed after claiming
+    assert runs.claim("C1", None, checks) is None
+    monkeypatch.setattr(live_status, "CLAIM_S", 0.0)  # the process stopped before its run()
+    assert runs.claim("C1", None, checks) is None
