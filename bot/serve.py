@@ -168,9 +168,8 @@ def freeze_startup_heap() -> int:
 
     The modules, the app, its services and the parsed checklist live as long as the process,
     yet every full collection walked all of them with the GIL held: about 107,000 objects,
-    40-60 ms on the bench machine, during which no ack moved (a `/preflight status` run at
-    c=10 had its p99 at 79 ms when one landed in it). Frozen, a full collection took 2 ms.
-    Garbage is collected first so that none of it is kept for good."""
+    40-63 ms of CPU in the bench's server under load, during which no ack moved. Frozen, a
+    full collection there took 2 ms. Garbage is collected first so none of it is kept for good."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
