@@ -167,8 +167,10 @@ class StatusRuns:
         respond: Callable[..., Any],
         *,
         fresh: bool = False,
+        claimed: bool = False,
     ) -> None:
-        """Show a status message in channel, following a run of checks (or a recent one)."""
+        """Show a status message in channel, following a run of checks (or a recent one).
+        `claimed`: the caller holds the channel's claim (see claim()), given up at the end."""
         try:
             wanted = frozenset(c.id for c in checks)
             with self._lock:
@@ -213,7 +215,8 @@ class StatusRuns:
                         if shared.final is None or not shared.final[1]:
                             self._current.remove(shared)  # a failed run is not worth reusing
         finally:
-            self.release(channel, section, checks)  # its watcher is in place, or it failed
+            if claimed:  # its watcher is in place now, or the run failed
+                self.release(channel, section, checks)
 
     def _execute(self, services: Services, checks: list[Check], shared: _Run) -> None:
         def on_result(result: Result) -> None:

@@ -49,7 +49,11 @@ def status(inv: Invocation) -> None:
         return
     try:
         inv.ack(response_type="ephemeral", text=f"Checking {len(checks)} checks…")
-        inv.later(lambda: runs.run(inv.client, services, inv.channel, section, checks, inv.respond))
+        inv.later(
+            lambda: runs.run(
+                inv.client, services, inv.channel, section, checks, inv.respond, claimed=True
+            )
+        )
     except BaseException:
         runs.release(inv.channel, section, checks)  # no run() will come to show the message
         raise

@@ -8,6 +8,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from checks import registry
 from checks.base import Check, CheckContext, Result, Status
 from tests.support.slack_app import ADMIN, SlackApp
@@ -333,3 +335,21 @@ def test_a_claim_whose_run_never_comes_is_released_or_expires(monkeypatch: Any) 
     assert runs.claim("C1", None, checks) is None
     monkeypatch.setattr(live_status, "CLAIM_S", 0.0)  # the process stopped before its run()
     assert runs.claim("C1", None, checks) is None
+
+
+def test_only_the_run_that_holds_the_claim_gives_it_up() -> None:
+    """The *Re-run checks* button starts a run without a claim: when it fails it must not
+    free a claim that a status request is still holding for its own run()."""
+    from bot import live_status
+
+    class Broken:
+        def readiness(self) -> Any:
+            raise RuntimeError("store unavailable")
+
+    runs = live_status.StatusRuns()
+    checks = list(registry.all_checks().values())[:2]
+    assert runs.claim("C1", None, checks) is None
+    for claimed in (False, True):
+        with pytest.raises(RuntimeError):
+            runs.run(None, Broken(), "C1", None, checks, print, fresh=True, claimed=claimed)  # type: ignore[arg-type]
+        assert runs.claim("C1", None, checks) == ("running" if not claimed else None)
