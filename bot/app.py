@@ -330,6 +330,14 @@ class QuietRequestVerification(RequestVerification):
         return next()
 
 
+def _quiet_token_from_client(record: logging.LogRecord) -> bool:
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused." It is logged at
+    WARNING whenever SLACK_BOT_TOKEN is set, which is how Preflight is configured, and the
+    client Preflight gives Bolt carries that very token: a warning at every start that only
+    teaches people to ignore warnings."""
+    return "`token` will be unused" not in record.getMessage()
+
+
 def _swap_verification(app: App, secret: str) -> None:
     """Put QuietRequestVerification where Bolt put its own, so it still runs first."""
     middleware = app._middleware_list  # Bolt has no public way to replace a built-in
@@ -484,6 +492,7 @@ def build_app(
     listeners = ListenerPool(
         listener_workers or settings.preflight_listener_workers, "bolt-listener"
     )
+    logging.getLogger("slack_bolt.App").addFilter(_quiet_token_from_client)  # once: same object
     app = App(
         client=client,
         signing_secret=secret.get_secret_value() if secret else None,

@@ -92,3 +92,6 @@ def test_preflight_serve_http_runs_answers_and_stops_on_sigterm(
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert BOT_TOKEN not in stderr and SIGNING_SECRET not in stderr
+    # A clean start warns about nothing: Bolt's "`token` will be unused" (SLACK_BOT_TOKEN is
+    # set and the client carries it) used to greet every start.
+    assert " WARNING " not in stderr, stderr
